@@ -1,0 +1,49 @@
+"""fnrag: fast, correct, cited answers about 금융실명제 for bank practitioners.
+
+Heavy parts (models, FAISS, Kiwi) load lazily, so ``import fnrag`` is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+from fnrag.errors import FnragError
+from fnrag.types import Chunk, Document, Hit
+
+__all__ = [
+    "Answer",
+    "Assistant",
+    "Chunk",
+    "Citation",
+    "Document",
+    "FnragError",
+    "Hit",
+    "__version__",
+    "ask",
+    "build_index",
+    "load_index",
+]
+
+# Public names that live in modules with heavy imports: resolved on first use.
+_LAZY = {
+    "build_index": "fnrag.index",
+    "load_index": "fnrag.index",
+    "ask": "fnrag.api",
+    "Assistant": "fnrag.api",
+    "Answer": "fnrag.api",
+    "Citation": "fnrag.api",
+}
+
+if TYPE_CHECKING:
+    from fnrag.api import Answer, Assistant, Citation, ask
+    from fnrag.index import build_index, load_index
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fnrag' has no attribute {name!r}")

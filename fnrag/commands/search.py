@@ -1,0 +1,36 @@
+"""``fnrag search``: the best passages for a query, with where they come from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from fnrag.commands.common import print_line
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("search", help="find the passages that best match a query")
+    parser.add_argument("query", metavar="QUERY")
+    parser.add_argument("--index", help="index directory (default: $FNRAG_INDEX or index/default)")
+    parser.add_argument("-k", type=int, default=5, help="number of hits (default 5)")
+    parser.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
+    parser.add_argument("--json", action="store_true", help="print the hits as a JSON list")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fnrag.index import load_index
+
+    hits = load_index(args.index).search(args.query, k=args.k, mode=args.mode)
+    if args.json:
+        print_line(json.dumps([hit.to_json() for hit in hits], ensure_ascii=False, indent=2))
+        return 0
+    if not hits:
+        print_line("no matching passages")
+    for hit in hits:
+        page = f", p.{hit.page}" if hit.page is not None else ""
+        print_line(f"[{hit.rank}] {hit.score:.3f}  {hit.title}{page}")
+        print_line(f"    {hit.section}")
+        snippet = " ".join(hit.text.split())
+        print_line(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+    return 0

@@ -1,0 +1,90 @@
+"""Query analysis and hybrid ranking, separated from index storage.
+
+A question is turned into a ``QueryPlan`` once: its weighted lexical terms (the
+user's own words at full weight, practitioner-to-statute expansions at a lower
+weight), the text the embedder sees, and the articles and law kinds it names.
+``rank_candidates`` then fuses the two retrievers' scores for a candidate set.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fnrag.fusion import FusionConfig, convex_fusion, named_articles
+from fnrag.lexical import tokenize_many
+from fnrag.vocabulary import expansions
+
+# The subject fnrag answers about: documents whose title names it are preferred on
+# near-ties with related laws (특정금융정보법 repeats many 금융실명법 provisions).
+FOCUS_TITLE_TERMS = ("금융실명",)
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What a question asks of each retriever.
+
+    Attributes:
+        question: the question as given (stripped).
+        terms: lexical term → weight (expansion terms weigh ``expansion_weight``).
+        dense_text: the question plus legal phrasings of practitioner terms.
+        articles: articles the question names (``제4조의2``).
+        law_kinds: ``시행령`` / ``시행규칙`` when the question names them.
+    """
+
+    question: str
+    terms: dict[str, float]
+    dense_text: str
+    articles: frozenset[str]
+    law_kinds: tuple[str, ...]
+
+
+def plan_query(question: str, expansion_weight: float = 0.5) -> QueryPlan:
+    extra = expansions(question)
+    own, expanded = tokenize_many([question, " ".join(extra)])
+    terms: dict[str, float] = {term: float(count) for term, count in Counter(own).items()}
+    for term in expanded:
+        terms.setdefault(term, expansion_weight)
+    dense_text = f"{question} ({' '.join(extra)})" if extra else question
+    return QueryPlan(
+        question=question,
+        terms=terms,
+        dense_text=dense_text,
+        articles=frozenset(named_articles(question)),
+        law_kinds=tuple(kind for kind in ("시행규칙", "시행령") if kind in question),
+    )
+
+
+def is_focus_title(title: str) -> bool:
+    return any(term in title for term in FOCUS_TITLE_TERMS)
+
+
+def candidate_boosts(
+    plan: QueryPlan,
+    config: FusionConfig,
+    candidate_articles: Sequence[str | None],
+    candidate_titles: Sequence[str],
+) -> np.ndarray:
+    """Additive boosts: named-article matches and the focus-document prior."""
+    boost = np.zeros(len(candidate_titles))
+    for j, (article, title) in enumerate(zip(candidate_articles, candidate_titles, strict=True)):
+        if is_focus_title(title):
+            boost[j] += config.focus_boost
+        if plan.articles and article in plan.articles:
+            # "시행령 제8조" should prefer the decree's 제8조 over the act's.
+            same_kind = (not plan.law_kinds and "시행" not in title) or any(
+                k in title for k in plan.law_kinds
+            )
+            boost[j] += config.article_boost * (1.0 if same_kind else 0.5)
+    return boost
+
+
+def rank_candidates(
+    dense: np.ndarray, lexical: np.ndarray, boosts: np.ndarray, config: FusionConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fused scores and the candidate positions in descending order (stable)."""
+    fused = convex_fusion(dense, lexical, config.lexical_weight, boosts)
+    return fused, np.argsort(-fused, kind="stable")
