@@ -1,0 +1,303 @@
+"""Turn source files (PDF, Markdown, plain text) into :class:`Document` objects.
+
+``collect_sources`` expands the paths given to ``build-index``; ``load_document``
+reads one file. Every failure is an :class:`IngestError` that names the file and
+says what to do, so a build never drops a file silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fnrag.errors import IngestError
+from fnrag.types import Document
+
+SUPPORTED_SUFFIXES = (".pdf", ".md", ".markdown", ".txt")
+MAX_TEXT_BYTES = 50 * 1024 * 1024  # a text "document" larger than this is a mistake
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_MD_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_MD_ARTICLE = re.compile(r"^#{1,6}\s*제\d+조(?:의\d+)?(?:\s|\(|$)", re.M)
+_TEXT_ARTICLE = re.compile(r"^\s*제\d+조(?:의\d+)?\s*\(", re.M)
+_MD_H1 = re.compile(r"^#\s+(.+?)\s*$", re.M)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file inside a given directory that the build does not ingest.
+
+    Attributes:
+        source: display path (``given_dir/relative_path``).
+        reason: why it was skipped, in words for the build summary.
+    """
+
+    source: str
+    reason: str
+
+
+class SourceList(list[tuple[Path, str]]):
+    """``collect_sources``' result: (file, display source) pairs, plus ``.skipped``.
+
+    It *is* the list of pairs, so callers that only need the files iterate it;
+    the build summary reads :attr:`skipped` to list what was left out and why.
+    """
+
+    def __init__(self, files: Sequence[tuple[Path, str]] = (), skipped: Sequence[SkippedFile] = ()):
+        super().__init__(files)
+        self.skipped: tuple[SkippedFile, ...] = tuple(skipped)
+
+    @property
+    def files(self) -> tuple[tuple[Path, str], ...]:
+        return tuple(self)
+
+
+def collect_sources(paths: Sequence[str | Path]) -> SourceList:
+    """Expand files and directories (recursively, in sorted order) into sources.
+
+    A file given explicitly must have a supported type. Inside a directory,
+    unsupported files, hidden entries and ``README.md`` files (which describe the
+    folder) are skipped and reported in ``.skipped``.
+
+    Raises:
+        IngestError: a path does not exist, an explicit file has an unsupported
+            type, or nothing at all was found.
+    """
+    files: list[tuple[Path, str]] = []
+    skipped: list[SkippedFile] = []
+    seen: set[Path] = set()
+    for given in paths:
+        path = Path(given)
+        if not path.exists():
+            raise IngestError(f"{given}: no such file or directory; check the path")
+        if path.is_dir():
+            _walk(path, str(given).rstrip("/\\") or str(given), files, skipped, seen)
+        else:
+            _check_suffix(path, str(given))
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                files.append((path, str(given)))
+    if not files:
+        names = ", ".join(str(p) for p in paths) or "(nothing)"
+        raise IngestError(
+            f"no PDF, Markdown or text files found in {names}; "
+            f"give files ending in {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    return SourceList(files, skipped)
+
+
+def _walk(
+    root: Path,
+    shown: str,
+    files: list[tuple[Path, str]],
+    skipped: list[SkippedFile],
+    seen: set[Path],
+) -> None:
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+        subdirs: list[Path] = []
+        for entry in entries:
+            rel = entry.relative_to(root).as_posix()
+            display = f"{shown}/{rel}"
+            if entry.name.startswith("."):
+                kind = "directory" if entry.is_dir() else "file"
+                skipped.append(SkippedFile(display, f"hidden {kind}"))
+            elif entry.is_dir():
+                subdirs.append(entry)
+            elif entry.name.lower() == "readme.md":
+                skipped.append(SkippedFile(display, "README (describes the folder, not indexed)"))
+            elif entry.suffix.lower() not in SUPPORTED_SUFFIXES:
+                skipped.append(
+                    SkippedFile(display, f"unsupported type '{entry.suffix or entry.name}'")
+                )
+            elif entry.resolve() not in seen:
+                seen.add(entry.resolve())
+                files.append((entry, display))
+        # Depth-first in name order, so the listing reads like a sorted tree.
+        stack.extend(reversed(subdirs))
+
+
+def _check_suffix(path: Path, shown: str) -> None:
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        hint = (
+            " (save HWP/DOCX files as PDF first)"
+            if path.suffix.lower() in {".hwp", ".hwpx", ".docx", ".doc"}
+            else ""
+        )
+        raise IngestError(
+            f"{shown}: unsupported file type '{path.suffix or path.name}'; "
+            f"give a PDF, Markdown or text file{hint}"
+        )
+
+
+def load_document(path: Path, source: str) -> Document:
+    """Read one source file into a :class:`Document`.
+
+    Raises:
+        IngestError: unreadable, unsupported, encrypted, scanned, damaged or empty.
+    """
+    path = Path(path)
+    _check_suffix(path, source)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(
+            f"{source}: cannot be read ({exc.strerror or exc}); check the file's permissions"
+        ) from exc
+    if not data.strip():
+        raise IngestError(f"{source}: the file is empty; add text or leave it out of the sources")
+    digest = hashlib.sha256(data).hexdigest()
+    if path.suffix.lower() == ".pdf":
+        doc = _load_pdf(path, source, data, digest)
+    else:
+        if len(data) > MAX_TEXT_BYTES:
+            raise IngestError(
+                f"{source}: {len(data) // 2**20} MiB is too large for one text document; split it"
+            )
+        text = _decode(data, source)
+        if path.suffix.lower() in (".md", ".markdown"):
+            doc = _load_markdown(path, source, text, digest)
+        else:
+            body = _tidy(text)
+            kind = "statute" if len(_TEXT_ARTICLE.findall(body)) >= 2 else "text"
+            doc = Document(
+                source=source, title=_stem_title(path), kind=kind, text=body, sha256=digest
+            )
+    if not doc.text.strip():
+        raise IngestError(
+            f"{source}: no text in the document; add text or leave it out of the sources"
+        )
+    return doc
+
+
+def _decode(data: bytes, source: str) -> str:
+    """Decode UTF-8 (with or without BOM), else CP949 (old Korean Windows files)."""
+    candidates = ("utf-8-sig",) if data.startswith(b"\xef\xbb\xbf") else ("utf-8", "cp949")
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if _plausible(text):
+            return text
+    raise IngestError(
+        f"{source}: not readable text (tried UTF-8 and CP949; binary data?); "
+        "save it as UTF-8 text or give the original PDF"
+    )
+
+
+def _plausible(text: str) -> bool:
+    # CP949 decodes many random byte strings; real text is mostly Hangul, ASCII
+    # and punctuation, with no NULs or stray control characters.
+    if "\x00" in text:
+        return False
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return True
+    control = sum(1 for c in chars if ord(c) < 32 or 0x7F <= ord(c) < 0xA0)
+    common = sum(
+        1 for c in chars if ord(c) < 0x7F or "\uac00" <= c <= "\ud7a3" or 0x2000 <= ord(c) < 0x3100
+    )
+    return control == 0 and common >= 0.8 * len(chars)
+
+
+def _tidy(text: str) -> str:
+    """Normalise newlines and trailing spaces; collapse runs of blank lines."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+def _load_markdown(path: Path, source: str, text: str, digest: str) -> Document:
+    metadata: dict[str, str] = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        metadata = _front_matter(match.group(1), source)
+        text = text[match.end() :]
+    # law.go.kr Markdown escapes list markers (1\. 가\.) and bolds ①; the text we
+    # index and quote should read like the law.
+    body = _MD_BOLD.sub(r"\1", _MD_ESCAPE.sub(r"\1", _tidy(text)))
+    title = metadata.get("제목") or metadata.get("title") or ""
+    if not title and (h1 := _MD_H1.search(body)):
+        title = h1.group(1).strip()
+    kind = "statute" if len(_MD_ARTICLE.findall(body)) >= 2 else "guide"
+    return Document(
+        source=source,
+        title=title or _stem_title(path),
+        kind=kind,
+        text=body,
+        metadata=metadata,
+        sha256=digest,
+    )
+
+
+def _front_matter(raw: str, source: str) -> dict[str, str]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise IngestError(
+            f"{source}: the YAML front matter is invalid ({exc}); "
+            "fix the block between the --- lines"
+        ) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise IngestError(
+            f"{source}: the YAML front matter is not a mapping; write it as 'key: value' lines"
+        )
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        text = _scalar(value)
+        if text:
+            out[str(key)] = text
+    return out
+
+
+def _scalar(value: Any) -> str:
+    """Front-matter values as strings; lists joined, mappings reduced to their 제목."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(t for t in (_scalar(v) for v in value) if t)
+    if isinstance(value, dict):
+        return _scalar(value.get("제목") or value.get("title"))
+    return str(value).strip()
+
+
+def _load_pdf(path: Path, source: str, data: bytes, digest: str) -> Document:
+    from fnrag.pdf import extract_pdf
+
+    extracted = extract_pdf(Path(source) if source else path, data)
+    parts: list[str] = []
+    starts: list[int] = []
+    offset = 0
+    for page in extracted.pages:
+        starts.append(offset)
+        parts.append(page.text)
+        offset += len(page.text) + 1  # pages are joined by one newline
+    text = "\n".join(parts)
+    kind = "statute" if len(_TEXT_ARTICLE.findall(text)) >= 3 else "guide"
+    title = extracted.title or _stem_title(path)
+    return Document(
+        source=source,
+        title=title,
+        kind=kind,
+        text=text,
+        pages=extracted.pages,
+        page_starts=tuple(starts),
+        metadata=dict(extracted.metadata),
+        sha256=digest,
+    )
+
+
+def _stem_title(path: Path) -> str:
+    return path.stem.replace("_", " ").strip() or path.name
