@@ -241,8 +241,19 @@ def _load_markdown(path: Path, source: str, text: str, digest: str) -> Document:
 def _front_matter(raw: str, source: str) -> dict[str, str]:
     import yaml
 
+    class NoAliasLoader(yaml.SafeLoader):
+        # Aliases let a few hundred bytes expand to billions of nodes ("billion
+        # laughs"); front matter never needs them.
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise IngestError(
+                    f"{source}: the YAML front matter uses aliases (*name), which fnrag does "
+                    "not accept; write the values out"
+                )
+            return super().compose_node(parent, index)
+
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise IngestError(
             f"{source}: the YAML front matter is invalid ({exc}); "

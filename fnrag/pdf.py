@@ -88,6 +88,11 @@ def extract_pdf(
         info = reader.metadata
     except IngestError:
         raise
+    except NotImplementedError as exc:
+        raise IngestError(
+            f"{path}: the PDF uses a feature pypdf cannot read ({exc}); "
+            "re-export it without encryption (e.g. print it to a new PDF)"
+        ) from exc
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise IngestError(
             f"{path}: the PDF is damaged and cannot be read ({exc}); download or export it again"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fnrag.errors import IndexFormatError, IndexNotFoundError
+from fnrag.types import Chunk
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -164,3 +165,17 @@ def commit(index_dir: Path, manifest: dict[str, Any]) -> None:
 def _is_ours(name: str) -> bool:
     prefixes = ("chunks-", "dense-", "bm25-", "embeddings-", ".manifest.json.tmp-")
     return name.startswith(prefixes) or (name.startswith(".") and ".tmp-" in name)
+
+
+def read_chunks(path: Path) -> list[Chunk]:
+    chunks = []
+    line_number = 0
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):  # noqa: B007 - used in the error
+                chunks.append(Chunk.from_dict(json.loads(line)))
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError, AttributeError) as error:
+        raise IndexFormatError(
+            f"{path} holds an invalid chunk near line {max(line_number, 1)} ({type(error).__name__}); rebuild the index"
+        ) from None
+    return chunks

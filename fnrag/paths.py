@@ -1,0 +1,19 @@
+"""Where fnrag finds its bundled sample corpus and its default index."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def sample_corpus_dir() -> Path:
+    """The project's own sample practitioner guide (``index/sample``)."""
+    return REPO_ROOT / "index" / "sample"
+
+
+def default_index_dir() -> Path:
+    """``$FNRAG_INDEX``, else ``index/default`` in the source tree."""
+    configured = os.environ.get("FNRAG_INDEX")
+    return Path(configured) if configured else REPO_ROOT / "index" / "default"
