@@ -1,0 +1,296 @@
+"""Check an answer's ``[n]`` citations against the passages it was given.
+
+Pure functions only: no model, no index. An answer cites passages with markers
+``[1]``, ``[1, 2]`` or ``[1][2]``; a marker is valid when it names a passage
+that was shown, and every quoted span of its sentence (“…”, "…", 「…」) occurs
+in one of the passages that sentence cites (whitespace-insensitively). Invalid
+markers are removed from the text and reported. Each valid citation carries a
+quote that is an exact substring of its passage's text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fnrag.types import Hit
+
+MARKER_RE = re.compile(r"\[\s*(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*\]")
+# A sentence ends at . ! ? 。 that does not follow a digit (keeps "2011. 7. 14."
+# and "1.5" whole), optionally followed by closing quotes and its [n] markers,
+# then whitespace; after [n] markers followed by whitespace; or at a line break.
+_BOUNDARY = re.compile(
+    r"(?<=[^\d\s])[.!?。]+[”\"'」』)]*(?:\s*\[\s*\d{1,3}(?:\s*,\s*\d{1,3})*\s*\])*(?=\s|$)"
+    # Markers followed by a space also close a sentence ("… 경우 [1] ③ …").
+    r"|(?:\s*\[\s*\d{1,3}(?:\s*,\s*\d{1,3})*\s*\])+(?=\s)"
+    r"|\n+"
+)
+_MARKER_WITH_SPACE = re.compile(r"\s*" + MARKER_RE.pattern)
+_QUOTE_RES = (
+    re.compile(r"“([^”\n]+)”"),
+    re.compile(r'"([^"\n]+)"'),
+    re.compile(r"「([^」\n]+)」"),
+)
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Marker:
+    """One ``[n]`` / ``[n, m]`` marker: its span in the answer and the numbers."""
+
+    start: int
+    end: int
+    numbers: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class InvalidCitation:
+    """A citation removed from the answer.
+
+    Attributes:
+        n: the passage number the answer gave.
+        reason: ``"unknown passage"`` (no such passage was shown) or
+            ``"quote not found"`` (a quote of its sentence is in no cited passage).
+        sentence: the answer sentence that carried it.
+    """
+
+    n: int
+    reason: str
+    sentence: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "reason": self.reason, "sentence": self.sentence}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verified citation of one passage.
+
+    Attributes:
+        n: the passage number used in the answer text (1-based).
+        chunk_id, source, title, page, pages, section: where the passage comes from.
+        quote: the passage sentence (or quoted span) that supports the answer;
+            always an exact substring of the passage text.
+        score: the passage's retrieval score.
+    """
+
+    n: int
+    chunk_id: str
+    source: str
+    title: str
+    page: int | None
+    section: str
+    quote: str
+    score: float
+    pages: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "chunk_id": self.chunk_id,
+            "source": self.source,
+            "title": self.title,
+            "page": self.page,
+            "pages": list(self.pages),
+            "section": self.section,
+            "quote": self.quote,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
+class CitationCheck:
+    """The result of verifying an answer.
+
+    Attributes:
+        text: the answer with invalid markers removed.
+        citations: one verified citation per distinct passage, in order of first use.
+        invalid: every removed marker number, with the reason.
+    """
+
+    text: str
+    citations: tuple[Citation, ...]
+    invalid: tuple[InvalidCitation, ...]
+
+    @property
+    def grounded(self) -> bool:
+        """True when at least one valid citation remains."""
+        return bool(self.citations)
+
+
+def parse_markers(text: str) -> tuple[Marker, ...]:
+    """Every citation marker in ``text``, in order."""
+    return tuple(
+        Marker(m.start(), m.end(), tuple(int(p) for p in m.group(1).split(",")))
+        for m in MARKER_RE.finditer(text)
+    )
+
+
+def cited_numbers(text: str) -> tuple[int, ...]:
+    """The distinct passage numbers cited in ``text``, in order of first use."""
+    seen: dict[int, None] = {}
+    for marker in parse_markers(text):
+        for n in marker.numbers:
+            seen.setdefault(n, None)
+    return tuple(seen)
+
+
+def strip_markers(text: str) -> str:
+    """``text`` without any citation marker."""
+    return _WS.sub(" ", _MARKER_WITH_SPACE.sub("", text)).strip()
+
+
+def find_quotes(text: str) -> tuple[str, ...]:
+    """Quoted spans (“…”, "…", 「…」) with at least two non-space characters."""
+    found: list[tuple[int, str]] = []
+    for pattern in _QUOTE_RES:
+        for m in pattern.finditer(text):
+            if len(_WS.sub("", m.group(1))) >= 2:
+                found.append((m.start(), m.group(1)))
+    return tuple(quote for _, quote in sorted(found))
+
+
+def locate(needle: str, haystack: str) -> tuple[int, int] | None:
+    """Span of ``needle`` in ``haystack`` ignoring all whitespace, or None."""
+    squeezed = _WS.sub("", needle)
+    if not squeezed:
+        return None
+    positions = [i for i, ch in enumerate(haystack) if not ch.isspace()]
+    flat = "".join(haystack[i] for i in positions)
+    at = flat.find(squeezed)
+    if at < 0:
+        return None
+    return positions[at], positions[at + len(squeezed) - 1] + 1
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of ``text`` (markers stay with the sentence they close)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        if text[start : m.end()].strip():
+            spans.append(_trim(text, start, m.end()))
+        start = m.end()
+    if text[start:].strip():
+        spans.append(_trim(text, start, len(text)))
+    return spans
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _bigrams(text: str) -> set[str]:
+    flat = _WS.sub("", text)
+    return {flat[i : i + 2] for i in range(len(flat) - 1)} or ({flat} if flat else set())
+
+
+def best_quote(sentence: str, passage: str) -> str:
+    """The passage sentence most similar to ``sentence`` (character-bigram Dice).
+
+    Returns an exact substring of ``passage`` (the whole stripped passage when
+    it has no sentence boundary).
+    """
+    target = _bigrams(strip_markers(sentence))
+    best, best_score = "", -1.0
+    for start, end in split_sentences(passage):
+        candidate = passage[start:end]
+        grams = _bigrams(candidate)
+        if not grams:
+            continue
+        score = 2 * len(target & grams) / (len(target) + len(grams) or 1)
+        if score > best_score:
+            best, best_score = candidate, score
+    return best or passage.strip()
+
+
+def verify_citations(answer: str, passages: Sequence[Hit]) -> CitationCheck:
+    """Verify every marker of ``answer`` against ``passages`` (numbered from 1)."""
+    invalid: list[InvalidCitation] = []
+    chosen: dict[int, str] = {}  # passage number -> quote, first use wins
+    removals: list[tuple[Marker, tuple[int, ...]]] = []
+    markers = parse_markers(answer)
+    for s_start, s_end in split_sentences(answer):
+        sentence = answer[s_start:s_end]
+        inside = [m for m in markers if s_start <= m.start < s_end]
+        if not inside:
+            continue
+        numbers = list(dict.fromkeys(n for m in inside for n in m.numbers))
+        known = [n for n in numbers if 1 <= n <= len(passages)]
+        bad = {n: "unknown passage" for n in numbers if n not in known}
+        quote_spans: dict[int, tuple[int, int]] = {}
+        for quote in find_quotes(strip_markers(sentence)):
+            holders = []
+            for n in known:
+                span = locate(quote, passages[n - 1].text)
+                if span is not None:
+                    holders.append(n)
+                    quote_spans.setdefault(n, span)
+                elif _in_label(quote, passages[n - 1]):
+                    holders.append(n)
+            if not holders:
+                bad.update({n: "quote not found" for n in known})
+        for n, reason in bad.items():
+            invalid.append(InvalidCitation(n, reason, strip_markers(sentence)))
+        for n in known:
+            if n in bad or n in chosen:
+                continue
+            text = passages[n - 1].text
+            if n in quote_spans:
+                chosen[n] = _enclosing_sentence(text, *quote_spans[n])
+            else:
+                chosen[n] = best_quote(sentence, text)
+        for m in inside:
+            removals.append((m, tuple(n for n in m.numbers if n not in bad)))
+    citations = tuple(_citation(n, passages[n - 1], quote) for n, quote in chosen.items())
+    return CitationCheck(_rewrite(answer, removals), citations, tuple(invalid))
+
+
+def _enclosing_sentence(text: str, start: int, end: int) -> str:
+    """The passage sentence holding ``text[start:end]``, else that span itself."""
+    for s_start, s_end in split_sentences(text):
+        if s_start <= start and end <= s_end:
+            return text[s_start:s_end]
+    return text[start:end]
+
+
+def _in_label(quote: str, hit: Hit) -> bool:
+    # A quoted law name (「금융실명거래 및 비밀보장에 관한 법률」) is usually in the
+    # passage's label (title/section) rather than its text: still faithful.
+    return locate(quote, f"{hit.title}\n{hit.section}") is not None
+
+
+def _rewrite(answer: str, removals: list[tuple[Marker, tuple[int, ...]]]) -> str:
+    out: list[str] = []
+    at = 0
+    for marker, keep in sorted(removals, key=lambda r: r[0].start):
+        if keep == marker.numbers:
+            continue
+        head = answer[at : marker.start]
+        if keep:
+            out.append(head + "[" + ", ".join(str(n) for n in keep) + "]")
+        else:
+            out.append(head.rstrip())
+        at = marker.end
+    out.append(answer[at:])
+    return "".join(out).strip()
+
+
+def _citation(n: int, hit: Hit, quote: str) -> Citation:
+    return Citation(
+        n=n,
+        chunk_id=hit.chunk_id,
+        source=hit.source,
+        title=hit.title,
+        page=hit.page,
+        section=hit.section,
+        quote=quote,
+        score=hit.score,
+        pages=hit.pages,
+    )

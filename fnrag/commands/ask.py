@@ -1,0 +1,122 @@
+"""``fnrag ask``: a cited answer, or the refusal sentence, for each question."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from fnrag.commands.common import print_line
+from fnrag.errors import InputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ask",
+        help="answer a question with verified citations",
+        description="Answer QUESTION from the index with numbered, verified sources. "
+        "QUESTION '-' or none reads one question per line from stdin.",
+    )
+    parser.add_argument("question", metavar="QUESTION", nargs="?", default="-")
+    parser.add_argument("--index", help="index directory (default: $FNRAG_INDEX or index/default)")
+    parser.add_argument(
+        "--generator",
+        choices=("extractive", "transformers", "openai"),
+        default="extractive",
+        help="how the answer is written (default: extractive, no model needed)",
+    )
+    parser.add_argument("--model", help="transformers: model folder; openai: model name")
+    parser.add_argument("--adapter", help="transformers: peft LoRA adapter folder")
+    parser.add_argument("--base-url", help="openai: endpoint, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--api-key", help="openai: API key (default $OPENAI_API_KEY)")
+    parser.add_argument(
+        "-k", type=int, default=5, help="passages shown to the generator (default 5)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the Answer as JSON (one line each)"
+    )
+    parser.add_argument("--stream", action="store_true", help="show the text as it is generated")
+    parser.set_defaults(func=run)
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"model": args.model}
+    if args.generator == "transformers":
+        options["adapter"] = args.adapter
+    elif args.generator == "openai":
+        options.update(base_url=args.base_url, api_key=args.api_key)
+    elif args.model or args.adapter or args.base_url:
+        raise InputError("--model/--adapter/--base-url need --generator transformers or openai")
+    else:
+        options = {}
+    return options
+
+
+def _questions(args: argparse.Namespace) -> Iterator[str]:
+    if args.question != "-":
+        yield args.question
+        return
+    for line in sys.stdin:
+        if line.strip():
+            yield line.strip()
+
+
+def _show(answer: Any, with_text: bool = True) -> None:
+    if with_text:
+        print_line(answer.text)
+    if answer.citations:
+        print_line("")
+        print_line("출처:")
+        for citation in answer.citations:
+            page = f", p.{citation.page}" if citation.page is not None else ""
+            # Section paths start with the document title: don't print it twice.
+            shown = citation.section.removeprefix(citation.title).lstrip(" >")
+            section = f" — {shown}" if shown else ""
+            print_line(f"[{citation.n}] {citation.title}{page}{section}")
+    if answer.invalid_citations:
+        removed = ", ".join(f"[{c.n}] ({c.reason})" for c in answer.invalid_citations)
+        print_line(f"(검증에서 제거된 인용: {removed})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fnrag.api import Assistant
+
+    assistant = Assistant(args.index, args.generator, k=args.k, **_options(args))
+    many = args.question == "-"
+    status = 0
+    for number, question in enumerate(_questions(args)):
+        if many and not args.json and number:
+            print_line("")
+        if args.stream and not args.json:
+            streamed: list[str] = []
+
+            def echo(piece: str, streamed: list[str] = streamed) -> None:
+                streamed.append(piece)
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+
+            answer = assistant.ask(question, on_text=echo)
+            if streamed:
+                sys.stdout.write("\n")
+            # Verification may have removed markers or refused: then show the final text.
+            changed = "".join(streamed).strip() != answer.text
+            if changed:
+                print_line("검증 후 답변:")
+            _show(answer, with_text=changed)
+            continue
+        try:
+            answer = assistant.ask(question)
+        except InputError as error:
+            if not many:
+                raise
+            # One bad line of a batch should not lose the answers to the others.
+            print(f"fnrag: error: line {number + 1}: {error}", file=sys.stderr)
+            status = 2
+            continue
+        if args.json:
+            print_line(json.dumps(answer.to_json(), ensure_ascii=False))
+        else:
+            _show(answer)
+    return status

@@ -1,0 +1,161 @@
+"""The default generator: no model, picks passage sentences that answer the question.
+
+Each candidate sentence is scored by the share of the question's content
+morphemes (``fnrag.lexical.tokenize``) it contains, plus credit for morphemes
+found only in its section heading (article titles often name the topic the
+sentence does not repeat), discounted by the passage's rank. The best
+1–3 sentences become the answer, each followed by its passage number.
+Deterministic: same passages and question, same answer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from fnrag.citations import split_sentences
+from fnrag.generators.base import Generation
+from fnrag.prompts import REFUSAL_SENTENCE
+from fnrag.types import Hit
+
+# Markdown and amendment noise that is not part of the answer's wording.
+_AMENDMENT = re.compile(r"\s*<(?:개정|신설|전문개정|본조신설|제목개정|단서신설|종전)[^<>]*>")
+_ESCAPE = re.compile(r"\\([.\-*#()\[\]])")
+_LEADING = re.compile(r"^(?:#+\s*|[-*]\s+|\*\*)+")
+_MIN_CHARS = 12
+# A bare article heading ("제4조 (실명확인의 생략)") names a topic but answers nothing.
+_HEADING_ONLY = re.compile(r"^제\s*\d+\s*조(?:의\s*\d+)?\s*\([^()]*\)$")
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    n: int
+    position: int
+    text: str
+    score: float
+
+
+class ExtractiveGenerator:
+    """Answer with the best-matching passage sentences, each cited.
+
+    Args:
+        max_sentences: at most this many sentences in the answer.
+        max_chars: stop adding sentences once the answer is this long.
+        relative_cutoff: extra sentences must score at least this share of the best.
+        min_score: below this overlap share nothing answers the question → refusal.
+        rank_decay: how fast lower-ranked passages are discounted.
+        heading_credit: weight of question words found only in the passage's section
+            heading (article titles name the topic their sentences don't repeat).
+        distinct_passages: at most one sentence per passage.
+    """
+
+    name = "extractive"
+
+    def __init__(
+        self,
+        max_sentences: int = 3,
+        max_chars: int = 600,
+        relative_cutoff: float = 0.6,
+        min_score: float = 0.2,
+        rank_decay: float = 0.1,
+        heading_credit: float = 1.0,
+        distinct_passages: bool = True,
+    ) -> None:
+        self.max_sentences = max_sentences
+        self.max_chars = max_chars
+        self.relative_cutoff = relative_cutoff
+        self.min_score = min_score
+        self.rank_decay = rank_decay
+        self.heading_credit = heading_credit
+        self.distinct_passages = distinct_passages
+
+    def generate(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Generation:
+        started = time.perf_counter()
+        chosen = self.select(question, passages)
+        answer = " ".join(f"{c.text} [{c.n}]" for c in chosen)
+        text = answer or REFUSAL_SENTENCE
+        return Generation(text=text, seconds=time.perf_counter() - started)
+
+    def select(self, question: str, passages: Sequence[Hit]) -> list[_Candidate]:
+        """The sentences the answer will consist of, best first."""
+        from fnrag.lexical import tokenize
+
+        wanted = {t.lower(): _weight(t) for t in tokenize(question)}
+        total = sum(wanted.values())
+        if not total:
+            return []
+        candidates: list[_Candidate] = []
+        for n, hit in enumerate(passages, start=1):
+            heading = _squeeze(hit.section)
+            in_heading = {t for t in wanted if t in heading}
+            rank_weight = 1.0 / (1.0 + self.rank_decay * (n - 1))
+            for position, sentence in enumerate(_sentences(hit.text)):
+                # Substring tests on whitespace-free text: robust to Kiwi splitting a
+                # compound differently in the question and the passage.
+                squeezed = _squeeze(sentence)
+                found = {t for t in wanted if t in squeezed}
+                if not found:
+                    continue
+                only_heading = in_heading - found
+                matched = sum(wanted[t] for t in found)
+                matched += self.heading_credit * sum(wanted[t] for t in only_heading)
+                candidates.append(_Candidate(n, position, sentence, matched / total * rank_weight))
+        candidates.sort(key=lambda c: (-c.score, c.n, c.position))
+        if not candidates or candidates[0].score < self.min_score:
+            return []
+        best = candidates[0]
+        chosen = [best]
+        length = len(best.text)
+        eligible = [c for c in candidates[1:] if c.score >= self.relative_cutoff * best.score]
+        # Sentences from passages not yet cited first: an answer resting on several
+        # passages is more likely to cite the one that really holds the answer.
+        eligible.sort(key=lambda c: (c.n in {x.n for x in chosen}, -c.score, c.n, c.position))
+        for candidate in eligible:
+            if len(chosen) >= self.max_sentences:
+                break
+            if length + len(candidate.text) > self.max_chars or _duplicate(candidate, chosen):
+                continue
+            if self.distinct_passages and any(c.n == candidate.n for c in chosen):
+                continue
+            chosen.append(candidate)
+            length += len(candidate.text)
+        return chosen
+
+
+def _weight(token: str) -> float:
+    # One-syllable tokens (법, 등) match inside unrelated words; count them half.
+    return 1.0 if len(token) > 1 else 0.5
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+@lru_cache(maxsize=8192)
+def _sentences(text: str) -> tuple[str, ...]:
+    """Candidate answer sentences of a passage (cached: passages recur across questions)."""
+    from fnrag.citations import strip_markers
+    from fnrag.safety import looks_like_injection, sanitize_passage
+
+    raw = _AMENDMENT.sub("", text)
+    out = []
+    for start, end in split_sentences(raw):
+        sentence = raw[start:end]
+        # Documents are data: a sentence that tries to instruct the assistant (or
+        # carries prompt-control tokens) is never repeated as part of an answer.
+        if looks_like_injection(sentence):
+            continue
+        sentence = strip_markers(_ESCAPE.sub(r"\1", sanitize_passage(sentence)))
+        sentence = _LEADING.sub("", sentence).strip()
+        sentence = " ".join(sentence.split())
+        if len(sentence) >= _MIN_CHARS and not _HEADING_ONLY.match(sentence):
+            out.append(sentence)
+    return tuple(out)
+
+
+def _duplicate(candidate: _Candidate, chosen: list[_Candidate]) -> bool:
+    squeezed = "".join(candidate.text.split())
+    return any(squeezed == "".join(c.text.split()) for c in chosen)

@@ -1,0 +1,1 @@
+"""Adapters that expose fnrag to other frameworks (each behind its own extra)."""

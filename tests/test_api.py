@@ -1,0 +1,276 @@
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from ask_fixtures import LAW, make_hit, sample_hits
+
+from fnrag.api import MAX_QUESTION_CHARS, Answer, Assistant, ask
+from fnrag.errors import InputError
+from fnrag.generators.base import Generation
+from fnrag.prompts import REFUSAL_SENTENCE
+from fnrag.refusal import Evidence, RefusalPolicy, measure
+from fnrag.types import Hit
+
+
+class ListIndex:
+    """A stand-in index returning fixed hits (the real index is tested under `slow`)."""
+
+    def __init__(self, hits: Sequence[Hit]) -> None:
+        self.hits = list(hits)
+        self.queries: list[str] = []
+        self.manifest = {"embedder": {"name": "hashing"}}
+        self.version = "test"
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        self.queries.append(query)
+        return self.hits[:k]
+
+
+class Scripted:
+    """A generator that returns a fixed text and records what it was given."""
+
+    name = "scripted"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.prompts: list[str] = []
+
+    def generate(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Generation:
+        self.prompts.append(prompt)
+        return Generation(text=self.text)
+
+
+QUESTION = "증거 인멸 우려가 있으면 거래정보 제공사실 통보를 유예할 수 있나요?"
+
+
+def test_extractive_answer_is_cited_and_verified() -> None:
+    answer = Assistant(ListIndex(sample_hits())).ask(QUESTION)
+    assert not answer.refused and answer.grounded
+    assert answer.citations[0].n == 2
+    assert answer.citations[0].section.endswith("제4조의2(거래정보등의 제공사실의 통보)")
+    for citation in answer.citations:
+        assert citation.quote in answer.passages[citation.n - 1].text
+    assert answer.invalid_citations == ()
+    assert answer.generator == "extractive"
+    assert answer.timings.total_ms >= answer.timings.retrieve_ms >= 0
+
+
+def test_to_json_has_the_public_keys() -> None:
+    answer = Assistant(ListIndex(sample_hits())).ask(QUESTION)
+    data = json.loads(json.dumps(answer.to_json(), ensure_ascii=False))
+    assert {"answer", "refused", "grounded", "citations", "passages", "timings"} <= set(data)
+    assert data["citations"][0]["chunk_id"] == "c2"
+    assert {"n", "source", "title", "page", "section", "quote", "score"} <= set(
+        data["citations"][0]
+    )
+    assert len(data["passages"]) == 3
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t"])
+def test_empty_question(question: str) -> None:
+    with pytest.raises(InputError, match="empty"):
+        Assistant(ListIndex(sample_hits())).ask(question)
+
+
+def test_long_question_says_shorten() -> None:
+    with pytest.raises(InputError, match="shorten"):
+        Assistant(ListIndex(sample_hits())).ask("실명확인" * (MAX_QUESTION_CHARS // 4 + 1))
+
+
+def test_pii_is_masked_before_retrieval_generation_and_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    index = ListIndex(sample_hits())
+    generator = Scripted("통보를 유예할 수 있습니다 [2].")
+    rrn = "900101-1234568"
+    with caplog.at_level(logging.DEBUG):
+        answer = Assistant(index, generator).ask(
+            f"주민등록번호 {rrn} 고객의 거래정보 제공사실 통보 유예는?"
+        )
+    assert rrn not in index.queries[0]
+    assert rrn not in generator.prompts[0]
+    assert rrn not in answer.question
+    assert rrn not in json.dumps(answer.to_json(), ensure_ascii=False)
+    assert rrn not in caplog.text
+
+
+def test_invalid_markers_are_removed_and_reported() -> None:
+    generator = Scripted("통보를 유예할 수 있습니다 [2][7]. “존재하지 않는 조문”입니다 [1].")
+    answer = Assistant(ListIndex(sample_hits()), generator).ask(QUESTION)
+    assert answer.grounded and not answer.refused
+    assert "[7]" not in answer.text and "[2]" in answer.text
+    assert {(c.n, c.reason) for c in answer.invalid_citations} == {
+        (7, "unknown passage"),
+        (1, "quote not found"),
+    }
+
+
+@pytest.mark.parametrize("text", ["통보를 유예할 수 있습니다.", "통보를 유예할 수 있습니다 [8]."])
+def test_ungrounded_answer_is_refused_by_default(text: str) -> None:
+    answer = Assistant(ListIndex(sample_hits()), Scripted(text)).ask(QUESTION)
+    assert answer.refused and answer.text == REFUSAL_SENTENCE
+    assert answer.refusal_reason == "ungrounded" and not answer.grounded
+    kept = Assistant(ListIndex(sample_hits()), Scripted(text), refuse_ungrounded=False).ask(
+        QUESTION
+    )
+    assert (
+        not kept.refused and not kept.grounded and kept.text.startswith("통보를 유예할 수 있습니다")
+    )
+
+
+def test_generator_declining_is_a_refusal() -> None:
+    answer = Assistant(ListIndex(sample_hits()), Scripted(f"{REFUSAL_SENTENCE} [1]")).ask(QUESTION)
+    assert answer.refused and answer.refusal_reason == "declined" and answer.citations == ()
+
+
+@pytest.mark.parametrize("question", ["오늘 점심 메뉴 추천해 줘", "신용카드 연회비는 얼마인가요?"])
+def test_weak_evidence_is_refused_before_generation(question: str) -> None:
+    generator = Scripted("아무 답 [1].")
+    answer = Assistant(ListIndex(sample_hits()), generator).ask(question)
+    assert answer.refused and answer.refusal_reason == "weak evidence"
+    assert generator.prompts == []
+    assert answer.evidence is not None and answer.evidence.coverage < 0.5
+
+
+def test_no_hits_is_refused() -> None:
+    answer = Assistant(ListIndex([])).ask(QUESTION)
+    assert answer.refused and answer.passages == ()
+
+
+def test_refusal_policy_thresholds() -> None:
+    policy = RefusalPolicy(min_coverage=0.5, min_dense=0.8, trust_coverage=0.75)
+    assert policy.refuse(Evidence(0.4, (), (), 0.95, 10.0))
+    assert policy.refuse(Evidence(0.6, (), (), 0.70, 10.0))
+    assert not policy.refuse(Evidence(0.8, (), (), 0.70, 10.0))
+    assert not policy.refuse(Evidence(0.6, (), (), 0.85, 10.0))
+    assert not RefusalPolicy(dense_applies=False).refuse(Evidence(0.6, (), (), 0.1, 1.0))
+
+
+def test_measure_counts_question_morphemes_in_top_passages() -> None:
+    hits = [
+        make_hit(1, LAW, "제1조(목적)", "금융거래의 정상화", dense_score=0.9, lexical_score=3.0)
+    ]
+    evidence = measure(["금융거래", "정상화", "연회비"], hits)
+    assert evidence.matched == ("금융거래", "정상화") and evidence.missing == ("연회비",)
+    assert evidence.coverage == pytest.approx(2 / 3)
+    assert (evidence.dense, evidence.lexical) == (0.9, 3.0)
+
+
+def test_streaming_callback_receives_the_text() -> None:
+    pieces: list[str] = []
+    answer = Assistant(ListIndex(sample_hits())).ask(QUESTION, on_text=pieces.append)
+    assert "".join(pieces) == answer.raw_text and answer.raw_text
+
+
+def test_module_ask_accepts_an_index_object() -> None:
+    answer = ask(QUESTION, index=ListIndex(sample_hits()), k=2)
+    assert isinstance(answer, Answer) and len(answer.passages) == 2
+
+
+def test_answer_is_frozen() -> None:
+    answer = Assistant(ListIndex(sample_hits())).ask(QUESTION)
+    with pytest.raises(AttributeError):
+        answer.text = "변경"  # type: ignore[misc]
+
+
+# --- a real index (hashing embedder: fast, no model) ------------------------------------
+
+
+@pytest.fixture
+def sample_index(tmp_path: Path, sample_corpus: Path) -> Path:
+    index_module = pytest.importorskip("fnrag.index")
+    if not sample_corpus.is_dir() or not any(sample_corpus.iterdir()):
+        pytest.skip("index/sample is not written yet")
+    out = tmp_path / "idx"
+    index_module.build_index([str(sample_corpus)], out, embedder="hashing")
+    return out
+
+
+@pytest.mark.slow
+def test_real_index_extractive(sample_index: Path) -> None:
+    from fnrag.index import load_index
+
+    index = load_index(sample_index)
+    assistant = Assistant(index)
+    answered = 0
+    for chunk in index.chunks[:: max(1, len(index.chunks) // 8)]:
+        # Ask about each sampled chunk's own section title: it should be answerable.
+        question = f"{chunk.section.split('>')[-1].strip()}에 대해 알려 주세요"
+        answer = assistant.ask(question)
+        for citation in answer.citations:
+            assert citation.quote in answer.passages[citation.n - 1].text
+        assert answer.invalid_citations == ()
+        answered += not answer.refused
+    assert answered >= 1
+    assert assistant.ask("오늘 점심 메뉴 추천해 줘").refused
+
+
+# --- the CLI -------------------------------------------------------------------------
+
+
+def test_cli_missing_index_is_one_clean_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fnrag.cli import main
+
+    assert main(["ask", QUESTION, "--index", str(tmp_path / "없음")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fnrag: error: ") and err.count("\n") == 1
+
+
+def test_cli_model_options_need_a_model_generator(capsys: pytest.CaptureFixture[str]) -> None:
+    from fnrag.cli import main
+
+    assert main(["ask", QUESTION, "--model", "x"]) == 2
+    assert "--generator" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_human_json_and_stdin(
+    sample_index: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from fnrag.cli import main
+    from fnrag.index import load_index
+
+    chunk = load_index(sample_index).chunks[0]
+    question = f"{chunk.section.split('>')[-1].strip()}에 대해 알려 주세요"
+    assert main(["ask", question, "--index", str(sample_index), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert main(["ask", question, "--index", str(sample_index)]) == 0
+    human = capsys.readouterr().out
+    assert human.startswith(record["answer"] + "\n")
+    for citation in record["citations"]:
+        assert f"[{citation['n']}] {citation['title']}" in human.split("출처:")[1]
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{question}\n\n오늘 점심 메뉴 추천해 줘\n"))
+    assert main(["ask", "--index", str(sample_index), "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 2 and records[1]["refused"] is True
+    assert records[1]["answer"] == REFUSAL_SENTENCE
+
+
+@pytest.mark.slow
+@pytest.mark.corpus
+def test_real_corpus_statutes_extractive(shared_corpus: Path, tmp_path: Path) -> None:
+    from fnrag.index import build_index
+
+    laws = shared_corpus / "laws"
+    build_index(
+        [str(laws / "금융실명법_법률.md"), str(laws / "금융실명법_시행령.md")],
+        tmp_path / "idx",
+        embedder="hashing",
+    )
+    assistant = Assistant(tmp_path / "idx")
+    answer = assistant.ask("증거 인멸 우려가 있으면 거래정보 제공사실 통보를 유예할 수 있나요?")
+    assert not answer.refused
+    assert any("제4조의2" in c.section for c in answer.citations)
+    assert any("증거 인멸" in c.quote for c in answer.citations)
+    for citation in answer.citations:
+        assert citation.quote in answer.passages[citation.n - 1].text
+    assert assistant.ask("오늘 점심 메뉴 추천해 줘").refused

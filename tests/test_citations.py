@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import pytest
+from ask_fixtures import sample_hits
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fnrag.citations import (
+    best_quote,
+    cited_numbers,
+    find_quotes,
+    locate,
+    parse_markers,
+    split_sentences,
+    strip_markers,
+    verify_citations,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("실명확인을 해야 합니다 [1].", (1,)),
+        ("통보를 유예합니다 [1, 2].", (1, 2)),
+        ("통보를 유예합니다 [2][1]. 목적입니다 [3]", (2, 1, 3)),
+        ("근거가 없습니다.", ()),
+        ("날짜 2014. 11. 28. 개정 [ 2 ]", (2,)),
+    ],
+)
+def test_cited_numbers(text: str, numbers: tuple[int, ...]) -> None:
+    assert cited_numbers(text) == numbers
+
+
+def test_split_keeps_markers_with_their_sentence_and_dates_whole() -> None:
+    text = "개정일은 2014. 11. 28.이다. [1] 통보를 유예한다 [2]. 끝"
+    sentences = [text[s:e] for s, e in split_sentences(text)]
+    assert sentences == ["개정일은 2014. 11. 28.이다. [1]", "통보를 유예한다 [2].", "끝"]
+
+
+def test_valid_invalid_and_quotes() -> None:
+    hits = sample_hits()
+    answer = (
+        "개인은 주민등록표에 기재된 성명 및 주민등록번호로 확인합니다 [1]. "
+        "“증거 인멸, 증인 위협”이 우려되면 유예합니다 [2][9]. "
+        "“존재하지 않는 문구”라고 합니다 [3]."
+    )
+    check = verify_citations(answer, hits)
+    assert [c.n for c in check.citations] == [1, 2]
+    assert {(i.n, i.reason) for i in check.invalid} == {
+        (9, "unknown passage"),
+        (3, "quote not found"),
+    }
+    assert "[9]" not in check.text and "[3]" not in check.text
+    assert "[1]" in check.text and "[2]" in check.text
+    assert check.text.endswith("“존재하지 않는 문구”라고 합니다.")
+    assert check.grounded
+    assert "증거 인멸" in check.citations[1].quote
+    assert "주민등록표에 기재된 성명" in check.citations[0].quote
+
+
+def test_quote_is_whitespace_insensitive() -> None:
+    hits = sample_hits()
+    check = verify_citations("“증거인멸, 증인  위협 등”의 우려가 있으면 유예합니다 [2].", hits)
+    assert [c.n for c in check.citations] == [2]
+    assert locate("증거인멸,증인위협", hits[1].text) is not None
+
+
+def test_law_name_in_brackets_is_checked_against_the_label() -> None:
+    hits = sample_hits()
+    check = verify_citations(
+        "「금융실명거래 및 비밀보장에 관한 법률」의 목적은 경제정의 실현입니다 [3].", hits
+    )
+    assert [c.n for c in check.citations] == [3]
+
+
+def test_no_markers_is_ungrounded() -> None:
+    check = verify_citations("실명확인은 필요합니다.", sample_hits())
+    assert not check.grounded and check.citations == () and check.invalid == ()
+
+
+def test_quotes_found() -> None:
+    assert find_quotes('“가나다” 그리고 "라마바" 그리고 「사아자」 「x」') == (
+        "가나다",
+        "라마바",
+        "사아자",
+    )
+
+
+_korean = st.text(alphabet="가나다라마바사아자차카타파하 .,\n", min_size=0, max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.tuples(_korean, st.lists(st.integers(0, 6), max_size=3)), max_size=6),
+)
+def test_property_every_kept_citation_is_valid_and_quoted_exactly(
+    pieces: list[tuple[str, list[int]]],
+) -> None:
+    hits = sample_hits()
+    answer = " ".join(text + "".join(f"[{n}]" for n in numbers) + "." for text, numbers in pieces)
+    check = verify_citations(answer, hits)
+    for citation in check.citations:
+        assert 1 <= citation.n <= len(hits)
+        assert citation.quote and citation.quote in hits[citation.n - 1].text
+        assert citation.chunk_id == hits[citation.n - 1].chunk_id
+    # Nothing invented survives, and every dropped number is reported.
+    assert all(1 <= n <= len(hits) for n in cited_numbers(check.text))
+    given_numbers = {n for _, numbers in pieces for n in numbers}
+    reported = {i.n for i in check.invalid}
+    assert given_numbers - set(range(1, len(hits) + 1)) <= reported
+    assert strip_markers(check.text) == strip_markers(answer)
+
+
+@settings(max_examples=100, deadline=None)
+@given(sentence=_korean)
+def test_property_best_quote_is_a_substring(sentence: str) -> None:
+    for hit in sample_hits():
+        assert best_quote(sentence, hit.text) in hit.text
+
+
+def test_parse_markers_spans() -> None:
+    text = "가 [1, 2] 나 [3]"
+    assert [(text[m.start : m.end], m.numbers) for m in parse_markers(text)] == [
+        ("[1, 2]", (1, 2)),
+        ("[3]", (3,)),
+    ]
+
+
+def test_markers_without_a_period_still_close_their_sentence() -> None:
+    hits = sample_hits()
+    answer = (
+        "2. 해당 통보가 증거 인멸, 증인 위협 등 공정한 사법절차의 진행을 방해할 우려가 명백한 경우 [2] "
+        "이 법은 금융거래의 정상화를 꾀함을 목적으로 한다 [3]"
+    )
+    check = verify_citations(answer, hits)
+    assert [c.n for c in check.citations] == [2, 3]
+    assert "증거 인멸" in check.citations[0].quote and "정상화" in check.citations[1].quote
