@@ -1,0 +1,1 @@
+"""Evaluation: retrieval, citation and answer metrics, baselines, reports (``fnrag eval``)."""
