@@ -49,7 +49,11 @@ FENCE_CLOSE = "「/자료 {n}」"
 # Anything inside a passage that looks like a fence marker (any number, with or
 # without the slash, spaces tolerated) would let a document close its own fence
 # and speak as the prompt; such text is rewritten with the lookalike 『.
-_FENCE_LOOKALIKE = re.compile(r"[「『]\s*/?\s*자\s*료")
+# Forms that become a fence under NFKC (which some tokenizers apply) count too:
+# halfwidth ｢, fullwidth ／, decomposed Hangul and compatibility jamo (ㅈㅏㄹㅛ).
+_FENCE_LOOKALIKE = re.compile(
+    r"[「『｢]\s*[/／]?\s*(?:자|\u110c\u1161|\u3148\u314f)\s*(?:료|\u1105\u116d|\u3139\u315b)"
+)
 
 
 class PassageLike(Protocol):

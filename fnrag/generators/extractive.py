@@ -28,6 +28,8 @@ _LEADING = re.compile(r"^(?:#+\s*|[-*]\s+|\*\*)+")
 _MIN_CHARS = 12
 # A bare article heading ("제4조 (실명확인의 생략)") names a topic but answers nothing.
 _HEADING_ONLY = re.compile(r"^제\s*\d+\s*조(?:의\s*\d+)?\s*\([^()]*\)$")
+# A paragraph: lines up to the next blank line.
+_BLOCK = re.compile(r"[^\n]+(?:\n(?![ \t]*\n)[^\n]*)*")
 
 
 @dataclass(frozen=True)
@@ -141,12 +143,15 @@ def _sentences(text: str) -> tuple[str, ...]:
     from fnrag.safety import looks_like_injection, sanitize_passage
 
     raw = _AMENDMENT.sub("", text)
+    # A paragraph holding an instruction or a control token is attacker-written as
+    # a whole: the lines after a fake "### 응답:" read as plain statements.
+    hostile = [m.span() for m in _BLOCK.finditer(raw) if looks_like_injection(m.group(0))]
     out = []
     for start, end in split_sentences(raw):
         sentence = raw[start:end]
         # Documents are data: a sentence that tries to instruct the assistant (or
         # carries prompt-control tokens) is never repeated as part of an answer.
-        if looks_like_injection(sentence):
+        if looks_like_injection(sentence) or any(a <= start < b for a, b in hostile):
             continue
         sentence = strip_markers(_ESCAPE.sub(r"\1", sanitize_passage(sentence)))
         sentence = _LEADING.sub("", sentence).strip()
