@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -85,15 +86,18 @@ def cold_search_seconds(index_dir: Path, query: str, runs: int = 3) -> float:
     return statistics.median(times)
 
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent (this
+# benchmark, with two models loaded), while VmHWM is the new process's own peak.
 SERVE = """
-import resource, sys
+import sys
 from fnrag.index import load_index
 index = load_index(sys.argv[1])
 questions = sys.argv[2:]
 for _ in range(10):
     for q in questions:
         index.search(q, k=5)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+status = open("/proc/self/status").read()
+print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
 """
 
 
@@ -119,6 +123,11 @@ def main() -> int:
         "--skip-baseline-build", action="store_true", help="skip timing the fp32 baseline build"
     )
     parser.add_argument("--json", help="write all figures to this JSON file")
+    parser.add_argument(
+        "--compare-fp32",
+        action="store_true",
+        help="also build fnrag's index with the fp32 torch embedder, to show what int8 costs",
+    )
     args = parser.parse_args()
     corpus = Path(args.corpus)
     if not corpus.is_dir():
@@ -192,6 +201,13 @@ def main() -> int:
             "plain RRF (dense+Kiwi BM25)": lambda q, k: rrf_search(index, q, k),
         }
         system_chunks = {name: index.chunks for name in systems}
+        if args.compare_fp32:
+            os.environ["FNRAG_EMBED_BACKEND"] = "torch"
+            build_index(sources, Path(tmp) / "index-fp32")
+            fp32_index = load_index(Path(tmp) / "index-fp32")
+            del os.environ["FNRAG_EMBED_BACKEND"]
+            systems["fnrag hybrid, fp32 embedder"] = lambda q, k: fp32_index.search(q, k=k)
+            system_chunks["fnrag hybrid, fp32 embedder"] = fp32_index.chunks
         if baseline is None:
             from fnrag.evaluation.baseline import QuickstartIndex  # noqa: F401
 

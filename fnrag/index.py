@@ -108,8 +108,14 @@ class Index:
 
         with self._embedder_lock:
             if self._embedder is None:
-                model = load_embedder(self._embedder_spec)
                 expected = self.manifest.get("embedder", {})
+                # Query with the backend the passages were embedded with (int8 and
+                # fp32 vectors differ slightly, and the identity check compares them).
+                backend = expected.get("backend")
+                model = load_embedder(
+                    self._embedder_spec,
+                    backend=backend if backend in ("torch", "onnx", "onnx-int8") else None,
+                )
                 if model.identity() != expected:
                     raise EmbedderMismatchError(
                         f"the index at {self.index_dir} was built with embedder {expected.get('name')!r} "
@@ -210,7 +216,9 @@ def _check_query(query: str) -> str:
     try:
         query.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError("the question contains invalid characters (broken Unicode); retype it") from None
+        raise InputError(
+            "the question contains invalid characters (broken Unicode); retype it"
+        ) from None
     if len(query) > MAX_QUERY_CHARS:
         raise InputError(
             f"the question is {len(query):,} characters long; keep it under {MAX_QUERY_CHARS:,} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +186,8 @@ def _decode(data: bytes, source: str) -> str:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        # macOS writes decomposed Hangul (NFD); queries arrive composed.
+        text = unicodedata.normalize("NFC", text)
         if _plausible(text):
             return text
     raise IngestError(

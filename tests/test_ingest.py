@@ -269,3 +269,15 @@ def test_sample_corpus_collects_without_readme(sample_corpus: Path) -> None:
         doc = load_document(path, shown)
         assert doc.metadata.get("비고") == "샘플" and "샘플" in doc.title
         assert "법률 자문이 아닙니다" in doc.text[:400]
+
+
+def test_decomposed_hangul_markdown_is_read_as_composed(tmp_path) -> None:
+    import unicodedata
+
+    from fnrag.ingest import load_document
+
+    text = "# 실명확인 안내\n\n금융회사등은 거래자의 실지명의로 금융거래를 하여야 한다.\n"
+    path = tmp_path / "nfd.md"
+    path.write_text(unicodedata.normalize("NFD", text), encoding="utf-8")
+    document = load_document(path, str(path))
+    assert "실지명의로 금융거래" in document.text
