@@ -26,7 +26,7 @@ from fnrag.store import read_chunks
 from fnrag.types import Chunk
 
 # Bumped when chunking changes, so cached per-file chunks are not reused across versions.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 
 
 @dataclass(frozen=True)

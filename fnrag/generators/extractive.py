@@ -83,16 +83,24 @@ class ExtractiveGenerator:
 
     def select(self, question: str, passages: Sequence[Hit]) -> list[_Candidate]:
         """The sentences the answer will consist of, best first."""
-        from fnrag.lexical import tokenize
+        from fnrag.retrieval import plan_query
 
-        wanted = {t.lower(): _weight(t) for t in tokenize(question)}
-        total = sum(wanted.values())
+        # The retrieval plan's terms: the question's own words at full weight plus
+        # the statutes' words for practitioner terms (거래내역 → 거래정보등) at less.
+        terms = plan_query(question).terms
+        wanted = {t.lower(): _weight(t) * w for t, w in terms.items()}
+        # Expansion terms add evidence but don't raise the bar: normalise by the
+        # question's own words only.
+        own = {t.lower() for t, w in terms.items() if w >= 1.0}
+        total = sum(_weight(t) for t in own)
         if not total:
             return []
         candidates: list[_Candidate] = []
         for n, hit in enumerate(passages, start=1):
             heading = _squeeze(hit.section)
-            in_heading = {t for t in wanted if t in heading}
+            # Expansions such as a law's full name sit in every heading of that law:
+            # heading credit goes to the question's own words only.
+            in_heading = {t for t in own if t in heading}
             rank_weight = 1.0 / (1.0 + self.rank_decay * (n - 1))
             for position, sentence in enumerate(_sentences(hit.text)):
                 # Substring tests on whitespace-free text: robust to Kiwi splitting a
