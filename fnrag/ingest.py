@@ -256,7 +256,7 @@ def _front_matter(raw: str, source: str) -> dict[str, str]:
             return super().compose_node(parent, index)
 
     try:
-        data = yaml.load(raw, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(raw, Loader=NoAliasLoader)
     except yaml.YAMLError as exc:
         raise IngestError(
             f"{source}: the YAML front matter is invalid ({exc}); "

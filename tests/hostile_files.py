@@ -100,7 +100,9 @@ def encrypted_pdf() -> bytes:
 def foreign_encryption_pdf() -> bytes:
     """Encrypted with a non-standard security handler (found by benchmarks/fuzz_ingest.py)."""
     pdf = text_pdf()
-    return pdf.replace(b"/Root 1 0 R ", b"/Root 1 0 R /Encrypt << /Filter /FooHandler /V 1 /R 2 >> ")
+    return pdf.replace(
+        b"/Root 1 0 R ", b"/Root 1 0 R /Encrypt << /Filter /FooHandler /V 1 /R 2 >> "
+    )
 
 
 def deep_nesting_pdf(depth: int = 200_000) -> bytes:

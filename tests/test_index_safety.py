@@ -56,8 +56,6 @@ def _reseal(index_dir: Path, role: str) -> None:
     _rewrite_manifest(index_dir, lambda m: m["files"].__setitem__(role, store.describe_file(path)))
 
 
-
-
 class _Payload:
     """Unpickling this would create MARKER: proof that something was executed."""
 
@@ -111,9 +109,7 @@ def test_truncated_file_with_forged_manifest_is_unreadable_not_a_crash(
         load_index(index_dir)
 
 
-@pytest.mark.parametrize(
-    "role", ["dense", "embeddings", "bm25", "bm25_vocab", "chunks"]
-)
+@pytest.mark.parametrize("role", ["dense", "embeddings", "bm25", "bm25_vocab", "chunks"])
 def test_foreign_file_with_forged_manifest(index_dir: Path, role: str) -> None:
     path = _data_file(index_dir, role)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2048))
@@ -122,9 +118,7 @@ def test_foreign_file_with_forged_manifest(index_dir: Path, role: str) -> None:
         load_index(index_dir)
 
 
-@pytest.mark.parametrize(
-    "role", ["embeddings", "bm25", "chunks", "dense"]
-)
+@pytest.mark.parametrize("role", ["embeddings", "bm25", "chunks", "dense"])
 def test_pickle_in_place_of_a_data_file_executes_nothing(
     index_dir: Path, tmp_path: Path, role: str
 ) -> None:
