@@ -14,6 +14,7 @@ Two layouts matter in practice:
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import Counter
@@ -67,7 +68,11 @@ def extract_pdf(
         IngestError: encrypted, damaged/truncated, too large, or no text layer.
     """
     import pypdf
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
+
+    # pypdf logs every repair it attempts on a broken file; the outcome reaches the
+    # user as one IngestError instead.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     if not data.lstrip()[:1024].startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
         raise IngestError(f"{path}: not a PDF file (no %PDF header); check the file or rename it")
@@ -93,7 +98,17 @@ def extract_pdf(
             f"{path}: the PDF uses a feature pypdf cannot read ({exc}); "
             "re-export it without encryption (e.g. print it to a new PDF)"
         ) from exc
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+    # PyPdfError covers pypdf's own guards (LimitReachedError: self-referencing
+    # page trees, oversized declared streams) found by fuzzing.
+    except (
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        OSError,
+        RecursionError,
+    ) as exc:
         raise IngestError(
             f"{path}: the PDF is damaged and cannot be read ({exc}); download or export it again"
         ) from exc

@@ -207,3 +207,17 @@ def test_lone_surrogate_question_is_input_error(assistant, question: str) -> Non
 def test_bad_search_arguments(assistant, call: Callable, error: type) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(error):
         call(assistant.index)
+
+
+FUZZ_REGRESSIONS = sorted((Path(__file__).parent / "data" / "fuzz").glob("*.pdf"))
+
+
+@pytest.mark.parametrize("path", FUZZ_REGRESSIONS, ids=[p.stem for p in FUZZ_REGRESSIONS])
+def test_fuzzer_found_pdfs_give_a_clean_ingest_error(path: Path) -> None:
+    # Self-referencing page trees and oversized declared streams once escaped as
+    # pypdf's LimitReachedError; NotImplementedError for foreign encryption too.
+    from fnrag.errors import IngestError
+    from fnrag.ingest import load_document
+
+    with pytest.raises(IngestError, match="PDF"):
+        load_document(path, path.name)
