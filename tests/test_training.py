@@ -21,6 +21,8 @@ from training.selfinstruct import SelfInstructConfig, generate, parse_pairs
 from training.textutil import grounding_score, is_valid_format
 
 REPO = Path(__file__).resolve().parent.parent
+# Short fixed cited answer for the CPU smoke run (see training/configs/smoke-cpu.yaml).
+SMOKE_ANSWER_TEMPLATE = "자료 {n}에 있습니다 [{n}]"
 
 
 @pytest.mark.parametrize(
@@ -327,7 +329,13 @@ def test_smoke_chain_trains_exports_and_serves(
     sft_file = tmp_path / "sft.jsonl"
     build_sft(
         BuildSFTConfig(
-            qa=str(qa), index=str(sample_index), out=str(sft_file), k=2, max_passage_chars=80
+            qa=str(qa),
+            index=str(sample_index),
+            out=str(sft_file),
+            k=2,
+            max_passage_chars=30,
+            refusal_share=0.15,
+            answer_template=SMOKE_ANSWER_TEMPLATE,
         ),
         index,
     )
@@ -341,6 +349,9 @@ def test_smoke_chain_trains_exports_and_serves(
     assert m["train_loss_last"] < m["train_loss_first"]
     assert m["eval_loss_after"] < m["eval_loss_before"]
     assert m["format_rate_after"] >= 0.8 and m["format_rate_after"] > m["format_rate_before"]
+    # Not collapsed onto the refusal sentence: it cites on answerable held-out examples.
+    assert m["decision_accuracy_after"] > m["decision_accuracy_before"]
+    assert m["refusal_rate_after"] < 0.9
     assert m["tokenization"]["eos_verified"] == m["train_examples"]
     assert m["lora_tensors_changed"] > 0 and m["base_tensors_changed"] == 0
     adapter = load_file(str(result.adapter_dir / "adapter_model.safetensors"))

@@ -1,12 +1,12 @@
 """Retrieval-augmented SFT examples in the exact inference prompt.
 
     python -m training.build_sft --qa reviewed.jsonl --index DIR --out sft.jsonl \
-        [--k 4] [--refusal-share 0.2] [--seed 0] [--max-passage-chars N]
+        [--k 4] [--refusal-share 0.2] [--seed 0] [--max-passage-chars N] [--answer-template T]
 
 For each reviewed Q/A pair the question is searched in the index; the prompt is
 ``fnrag.prompts.build_prompt(question, hits)`` with ``k`` passages: the pair's source
 chunk at a random position among retrieved distractors, and the target is the answer
-citing that position as ``[n]``. A ``refusal_share`` of the examples has the source
+citing that position as ``[n]`` (``answer_template``; smoke runs use a fixed short sentence). A ``refusal_share`` of the examples has the source
 passage (and every passage containing the answer) removed and the target
 ``REFUSAL_SENTENCE``. Each line records the passage chunk ids so the prompt can be rebuilt.
 """
@@ -43,6 +43,11 @@ class BuildSFTConfig:
     max_passage_chars: int = opt(
         0, "Cut each passage to this many characters (0 = whole). Only for CPU smoke runs."
     )
+    answer_template: str = opt(
+        "{answer} [{n}]",
+        "Cited target; {answer} = the reviewed answer, {n} = the source passage position. "
+        "CPU smoke runs use a short fixed sentence so a 135M model only learns to cite.",
+    )
 
 
 def _norm(text: str) -> str:
@@ -55,9 +60,9 @@ def contains_answer(passage: str, answer: str) -> bool:
     return bool(needle) and needle in _norm(passage)
 
 
-def cite(answer: str, n: int) -> str:
+def cite(answer: str, n: int, template: str = "{answer} [{n}]") -> str:
     """The training target: the answer (any stray markers removed) citing passage ``n``."""
-    return f"{CITATION.sub('', answer).strip()} [{n}]"
+    return template.format(answer=CITATION.sub("", answer).strip(), n=n)
 
 
 def _cut(hit: Hit, limit: int) -> Hit:
@@ -81,6 +86,8 @@ def build_examples(
         raise InputError("k must be at least 1")
     if not 0.0 <= config.refusal_share <= 1.0:
         raise InputError("refusal_share must be between 0 and 1")
+    if not config.answer_template.rstrip().endswith("[{n}]"):
+        raise InputError("answer_template must end with [{n}], the citation of the source")
     rng = random.Random(config.seed)
     n_refusal = round(config.refusal_share * len(records))
     refusal_ids = set(rng.sample(range(len(records)), n_refusal))
@@ -127,7 +134,7 @@ def build_examples(
         else:
             position = rng.randrange(len(distractors) + 1)
             chosen = [*distractors[:position], source, *distractors[position:]]
-            target = cite(answer, position + 1)
+            target = cite(answer, position + 1, config.answer_template)
         hits = passages_for(chosen, config.max_passage_chars)
         examples.append(
             {
@@ -179,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--search-mode", dest="search_mode")
     parser.add_argument("--max-passage-chars", dest="max_passage_chars", type=int)
+    parser.add_argument("--answer-template", dest="answer_template")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
     try:

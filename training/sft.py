@@ -48,6 +48,11 @@ class SFTConfig:
     lora_r: int = opt(16, "LoRA rank.")
     lora_alpha: int = opt(32, "LoRA alpha (scale = alpha / r).")
     lora_dropout: float = opt(0.0, "LoRA dropout.")
+    lora_layers: int = opt(
+        0,
+        "LoRA only on the last N decoder layers (0 = all). Backward then stops at the "
+        "first adapted layer: the CPU smoke run uses it to cut time and memory.",
+    )
     target_modules: list = field(
         default_factory=lambda: list(LLAMA_LINEAR),
         metadata={"help": "Module names receiving LoRA adapters."},
@@ -149,6 +154,25 @@ def collate(batch: Sequence[dict[str, Any]], pad_id: int) -> dict[str, Any]:
     }
 
 
+def response_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """Mean cross-entropy over response tokens, computing logits only there.
+
+    A causal LM head over the whole sequence builds a (batch, seq, vocab) fp32 tensor
+    (~1,200 x 49,152 floats per SmolLM2 row, plus its gradient); the prompt positions are
+    masked anyway, so the head runs on the response positions alone.
+    """
+    import torch
+
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = causal.model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+    ).last_hidden_state
+    labels = batch["labels"][:, 1:]
+    keep = labels != -100
+    logits = causal.lm_head(hidden[:, :-1][keep]).float()
+    return torch.nn.functional.cross_entropy(logits, labels[keep])
+
+
 def _checksums(model: Any) -> dict[str, tuple[float, float]]:
     """Cheap fingerprints (sum, abs-sum) of every parameter, by name."""
     import torch
@@ -170,7 +194,7 @@ def held_out_loss(model: Any, rows: Sequence[dict[str, Any]], pad_id: int) -> fl
         for row in rows:
             batch = {k: v.to(model.device) for k, v in collate([row], pad_id).items()}
             n = sum(1 for t in row["labels"][1:] if t != -100)
-            total += float(model(**batch).loss) * n
+            total += float(response_loss(model, batch)) * n
             count += n
     return total / max(count, 1)
 
@@ -223,6 +247,13 @@ def _share(samples: Sequence[dict[str, Any]], key: str) -> float:
     return sum(1 for s in samples if s[key]) / len(samples) if samples else 0.0
 
 
+def _layer_kwargs(config: SFTConfig, model: Any) -> dict[str, Any]:
+    if config.lora_layers <= 0:
+        return {}
+    total = int(model.config.num_hidden_layers)
+    return {"layers_to_transform": list(range(max(total - config.lora_layers, 0), total))}
+
+
 def _load(config: SFTConfig, backend: str, base: Path) -> tuple[Any, Any]:
     import torch
 
@@ -238,6 +269,7 @@ def _load(config: SFTConfig, backend: str, base: Path) -> tuple[Any, Any]:
         )
         model = FastLanguageModel.get_peft_model(
             model,
+            **_layer_kwargs(config, model),
             r=config.lora_r,
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
@@ -283,6 +315,7 @@ def _load(config: SFTConfig, backend: str, base: Path) -> tuple[Any, Any]:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     lora = LoraConfig(
+        **_layer_kwargs(config, model),
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
@@ -304,6 +337,23 @@ def _split(config: SFTConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return [r for i, r in enumerate(rows) if i not in held], [
         r for i, r in enumerate(rows) if i in held
     ]
+
+
+def _response_trainer(base: Any) -> Any:
+    """trl's SFTTrainer with :func:`response_loss` (unsloth keeps its own patched loss)."""
+
+    class ResponseOnlySFTTrainer(base):  # type: ignore[misc, valid-type]
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            loss = response_loss(model, inputs)
+            return (loss, None) if return_outputs else loss
+
+    return ResponseOnlySFTTrainer
 
 
 def train(config: SFTConfig, output_dir: str | Path) -> SFTResult:
@@ -377,7 +427,8 @@ def train(config: SFTConfig, output_dir: str | Path) -> SFTResult:
         gradient_checkpointing=False,
         disable_tqdm=True,
     )
-    trainer = SFTTrainer(
+    trainer_class = SFTTrainer if backend == "unsloth" else _response_trainer(SFTTrainer)
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(train_tok),
