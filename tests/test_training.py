@@ -22,7 +22,7 @@ from training.textutil import grounding_score, is_valid_format
 
 REPO = Path(__file__).resolve().parent.parent
 # Short fixed cited answer for the CPU smoke run (see training/configs/smoke-cpu.yaml).
-SMOKE_ANSWER_TEMPLATE = "자료 {n}에 있습니다 [{n}]"
+SMOKE_ANSWER_TEMPLATE = "Source: [{n}]"
 
 
 @pytest.mark.parametrize(
@@ -346,7 +346,10 @@ def test_smoke_chain_trains_exports_and_serves(
     )
     result = train(config, tmp_path / "run")
     m = result.metrics
-    assert m["train_loss_last"] < m["train_loss_first"]
+    # Batch 1: single-step losses are noisy, so compare the first and last thirds.
+    losses = m["train_losses"]
+    third = max(1, len(losses) // 3)
+    assert sum(losses[-third:]) / third < sum(losses[:third]) / third
     assert m["eval_loss_after"] < m["eval_loss_before"]
     assert m["format_rate_after"] >= 0.8 and m["format_rate_after"] > m["format_rate_before"]
     # Not collapsed onto the refusal sentence: it cites on answerable held-out examples.
