@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from fnrag.errors import FnragError, InputError, missing_extra
+from fnrag.store import write_file_atomic
 
 DEFAULT_NAME = "multilingual-e5-small"
 DEFAULT_ALIASES = frozenset({"default", DEFAULT_NAME})
@@ -274,18 +275,12 @@ def weights_sha256(folder: Path) -> str:
             changed = True
         total.update(f"{path.relative_to(folder).as_posix()}\0{entry['sha256']}\n".encode())
     if changed:
-        _write_json_atomic(cache_file, cache)
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            write_file_atomic(cache_file, json.dumps(cache).encode("utf-8"))
+        except OSError:
+            pass  # a read-only home only loses the cache, not correctness
     return total.hexdigest()
-
-
-def _write_json_atomic(path: Path, data: object) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home only loses the cache, not correctness
 
 
 # ---------------------------------------------------------------------- factory

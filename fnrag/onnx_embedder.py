@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +231,7 @@ class OnnxEmbedder(BaseEmbedder):
         encodings = self.tokenizer.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        starts = range(0, len(order), batch_size)
+        starts: Iterable[int] = range(0, len(order), batch_size)
         if progress:
             from tqdm import tqdm
 
