@@ -88,21 +88,26 @@ def _recording_client(bodies: list[dict]) -> object:
     return httpx.Client(event_hooks={"request": [record]})
 
 
+def _recording_assistant(server: str, bodies: list[dict], max_tokens: int) -> Assistant:
+    # Generous timeout and no retries: a retried slow request would be recorded twice.
+    return Assistant(
+        ListIndex(sample_hits()),
+        "openai",
+        base_url=server,
+        model="smol",
+        max_tokens=max_tokens,
+        timeout=300,
+        max_retries=0,
+        http_client=_recording_client(bodies),
+    )
+
+
 QUESTION = "증거 인멸 우려가 있으면 거래정보 제공사실 통보를 유예할 수 있나요?"
 
 
 def test_request_carries_fenced_numbered_passages_and_answer_is_verified(server: str) -> None:
     bodies: list[dict] = []
-    assistant = Assistant(
-        ListIndex(sample_hits()),
-        "openai",
-        base_url=server,
-        model="smol",
-        max_tokens=48,
-        timeout=300,
-        max_retries=0,
-        http_client=_recording_client(bodies),
-    )
+    assistant = _recording_assistant(server, bodies, max_tokens=48)
     answer = assistant.ask(QUESTION)
     assert len(bodies) == 1
     user = bodies[0]["messages"][-1]["content"]
@@ -122,16 +127,7 @@ def test_request_carries_fenced_numbered_passages_and_answer_is_verified(server:
 
 def test_resident_number_reaches_the_server_masked(server: str) -> None:
     bodies: list[dict] = []
-    assistant = Assistant(
-        ListIndex(sample_hits()),
-        "openai",
-        base_url=server,
-        model="smol",
-        max_tokens=8,
-        timeout=300,
-        max_retries=0,
-        http_client=_recording_client(bodies),
-    )
+    assistant = _recording_assistant(server, bodies, max_tokens=8)
     assistant.ask("주민등록번호 900101-1234568 고객의 거래정보 제공사실 통보 유예는?")
     sent = json.dumps(bodies, ensure_ascii=False)
     assert "900101-1234568" not in sent and "9001011234568" not in sent
