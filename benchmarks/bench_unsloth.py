@@ -1,6 +1,6 @@
 """unsloth vs peft + trl on a Llama-3-8B-shaped model: tokens/s and peak GPU memory.
 
-    python benchmarks/bench_unsloth.py --all --out results.json [--seq-len 2048 --batch 2 --steps 12]
+    python benchmarks/bench_unsloth.py --all --shapes 2048x2,4096x2,8192x2 --out results.json
 
 Builds a Llama-3-8B-shaped model with random weights from its config (hidden 4096,
 intermediate 14336, 32 layers, 32 heads, 8 KV heads, vocab 128256, rope_theta 500000;
@@ -16,6 +16,7 @@ peak allocated memory, with unsloth/peft ratios.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -24,6 +25,14 @@ import time
 from pathlib import Path
 
 VARIANTS = ("peft-bf16", "unsloth-bf16", "peft-4bit", "unsloth-4bit")
+# The same adapter on both sides: r 16 on all seven Llama projections.
+LORA = {
+    "r": 16,
+    "lora_alpha": 16,
+    "lora_dropout": 0.0,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "bias": "none",
+}
 
 
 def build_model(path: Path) -> None:
@@ -65,68 +74,69 @@ def build_model(path: Path) -> None:
     torch.cuda.empty_cache()
 
 
-def run_variant(
-    variant: str, model_dir: Path, seq_len: int, batch: int, steps: int, warmup: int
-) -> dict:
+def parse_shapes(text: str) -> list[tuple[int, int]]:
+    """``"2048x2,8192x2"`` -> [(2048, 2), (8192, 2)] (sequence length x batch)."""
+    shapes = []
+    for part in text.split(","):
+        seq, _, batch = part.strip().partition("x")
+        shapes.append((int(seq), int(batch)))
+    return sorted(shapes, key=lambda s: s[0] * s[1])
+
+
+def load_variant(variant: str, model_dir: Path, max_seq: int) -> tuple:
     backend, quant = variant.split("-")
     if backend == "unsloth":
         import unsloth  # noqa: F401  (before transformers/trl/peft, as unsloth requires)
     import torch
-    from datasets import Dataset
-    from transformers import TrainerCallback
-    from trl import SFTConfig, SFTTrainer
 
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    t0 = time.perf_counter()
     if backend == "unsloth":
         from unsloth import FastLanguageModel
 
         model, tokenizer = FastLanguageModel.from_pretrained(
             str(model_dir),
-            max_seq_length=seq_len,
+            max_seq_length=max_seq,
             dtype=torch.bfloat16,
             load_in_4bit=quant == "4bit",
         )
         model = FastLanguageModel.get_peft_model(
             model,
-            r=16,
-            lora_alpha=16,
-            lora_dropout=0.0,
-            target_modules=targets,
-            bias="none",
+            **LORA,
             use_gradient_checkpointing="unsloth",
             random_state=0,
         )
-    else:
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-        from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+        return model, tokenizer
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        kwargs: dict = {"dtype": torch.bfloat16, "device_map": {"": 0}}
-        if quant == "4bit":
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True,
-                bnb_4bit_quant_type="nf4",
-                bnb_4bit_compute_dtype=torch.bfloat16,
-            )
-        model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
-        if quant == "4bit":
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=16,
-                lora_alpha=16,
-                lora_dropout=0.0,
-                target_modules=targets,
-                bias="none",
-                task_type="CAUSAL_LM",
-            ),
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    kwargs: dict = {"dtype": torch.bfloat16, "device_map": {"": 0}}
+    if quant == "4bit":
+        # The QLoRA recipe as peft documents it; double quantisation as unsloth loads it.
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
         )
-    load_s = time.perf_counter() - t0
-    gen = torch.Generator().manual_seed(0)  # identical data for every variant
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    if quant == "4bit":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.enable_input_require_grads()
+    return get_peft_model(model, LoraConfig(**LORA, task_type="CAUSAL_LM")), tokenizer
+
+
+def train_shape(
+    variant: str, model, tokenizer, seq_len: int, batch: int, steps: int, warmup: int
+) -> dict:
+    import statistics
+
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    gen = torch.Generator().manual_seed(seq_len * 1000 + batch)  # same data for every variant
     rows = []
     for _ in range(batch * (steps + warmup)):
         ids = torch.randint(4, 128000, (seq_len,), generator=gen).tolist()
@@ -153,7 +163,7 @@ def run_variant(
         logging_steps=1,
         save_strategy="no",
         report_to="none",
-        bf16=True,
+        bf16=torch.cuda.is_available(),  # False only in the CPU dry run of the tests
         dataset_kwargs={"skip_prepare_dataset": True},
         remove_unused_columns=False,
         max_length=seq_len,
@@ -171,54 +181,95 @@ def run_variant(
         processing_class=tokenizer,
         callbacks=[Clock()],
     )
+    gc.collect()
+    torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
-    trainer.train()
+    base = {"variant": variant, "seq_len": seq_len, "batch": batch}
+    try:
+        trainer.train()
+    except torch.cuda.OutOfMemoryError as error:
+        del trainer
+        gc.collect()
+        torch.cuda.empty_cache()
+        return base | {"error": "out of GPU memory", "detail": str(error)[:200]}
     # unsloth's patched trainer may change accumulation; count what actually ran.
     accum = trainer.args.gradient_accumulation_steps
-    timed = marks[warmup:]
-    seconds = timed[-1] - marks[warmup - 1]
+    step_s = [b - a for a, b in zip(marks[warmup - 1 : -1], marks[warmup:], strict=True)]
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-    return {
-        "variant": variant,
-        "seq_len": seq_len,
-        "batch": batch,
-        "timed_steps": len(timed),
-        "tokens_per_s": len(timed) * accum * batch * seq_len / seconds,
+    result = base | {
+        "timed_steps": len(step_s),
+        "tokens_per_s": accum * batch * seq_len / statistics.mean(step_s),
         "grad_accum": accum,
-        "s_per_step": seconds / len(timed),
+        "s_per_step": statistics.mean(step_s),
+        "s_per_step_stdev": statistics.stdev(step_s) if len(step_s) > 1 else 0.0,
         "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
         "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
-        "load_s": load_s,
         "loss_first": losses[0],
         "loss_last": losses[-1],
         "device": torch.cuda.get_device_name(0),
     }
+    del trainer
+    return result
+
+
+def run_variant(
+    variant: str, model_dir: Path, shapes: list[tuple[int, int]], steps: int, warmup: int
+) -> list[dict]:
+    """Load once, then train every shape, smallest first (peaks are reset per shape)."""
+    t0 = time.perf_counter()
+    model, tokenizer = load_variant(variant, model_dir, max(s for s, _ in shapes))
+    load_s = time.perf_counter() - t0
+    results = []
+    for seq_len, batch in shapes:
+        result = train_shape(variant, model, tokenizer, seq_len, batch, steps, warmup)
+        result["load_s"] = load_s
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    return results
+
+
+def ratio_table(results: dict) -> dict:
+    """unsloth / peft for every shape both sides finished."""
+    ratios: dict = {}
+    for quant in ("bf16", "4bit"):
+        unsloth_runs = results.get(f"unsloth-{quant}", {})
+        peft_runs = results.get(f"peft-{quant}", {})
+        for shape, u in unsloth_runs.items():
+            p = peft_runs.get(shape, {})
+            if "tokens_per_s" in u and "tokens_per_s" in p:
+                ratios[f"{quant} {shape}"] = {
+                    "tokens_per_s_ratio": u["tokens_per_s"] / p["tokens_per_s"],
+                    "peak_mem_ratio": u["peak_mem_gib"] / p["peak_mem_gib"],
+                }
+            elif "tokens_per_s" in u:
+                ratios[f"{quant} {shape}"] = {"peft": p.get("error", "not run")}
+    return ratios
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--variant", choices=VARIANTS)
-    parser.add_argument(
-        "--all", action="store_true", help="run the given --variants in subprocesses"
-    )
+    parser.add_argument("--variant", choices=VARIANTS, help="run one variant in this process")
+    parser.add_argument("--all", action="store_true", help="run --variants, one subprocess each")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--model-dir", default="/tmp/llama3-8b-random")
-    parser.add_argument("--seq-len", type=int, default=2048)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--out", default="bench_unsloth.json")
+    parser.add_argument(
+        "--shapes", default="2048x2", help="comma-separated SEQxBATCH, e.g. 2048x2,8192x2"
+    )
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per shape")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per shape first")
+    parser.add_argument(
+        "--out", default="bench_unsloth.json", help="results JSON; runs already in it are kept"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     model_dir = Path(args.model_dir)
+    shapes = parse_shapes(args.shapes)
     if args.variant:
-        result = run_variant(
-            args.variant, model_dir, args.seq_len, args.batch, args.steps, args.warmup
-        )
-        Path(args.out).write_text(json.dumps(result))
+        runs = run_variant(args.variant, model_dir, shapes, args.steps, args.warmup)
+        Path(args.out).write_text(json.dumps(runs))
         return 0
     t = time.perf_counter()
     build_model(model_dir)
@@ -234,10 +285,8 @@ def main() -> int:
             variant,
             "--model-dir",
             str(model_dir),
-            "--seq-len",
-            str(args.seq_len),
-            "--batch",
-            str(args.batch),
+            "--shapes",
+            args.shapes,
             "--steps",
             str(args.steps),
             "--warmup",
@@ -247,20 +296,18 @@ def main() -> int:
         ]
         t = time.perf_counter()
         done = subprocess.run(command)
+        runs = results.setdefault(variant, {})
         if done.returncode == 0 and part.is_file():
-            results[variant] = json.loads(part.read_text())
-            results[variant]["wall_s"] = time.perf_counter() - t
+            for run in json.loads(part.read_text()):
+                runs[f"{run['seq_len']}x{run['batch']}"] = run
         else:
-            results[variant] = {"variant": variant, "error": f"exit {done.returncode}"}
-        print(json.dumps(results[variant]), flush=True)
-    ratios = {}
-    for quant in ("bf16", "4bit"):
-        u, p = results.get(f"unsloth-{quant}", {}), results.get(f"peft-{quant}", {})
-        if "tokens_per_s" in u and "tokens_per_s" in p:
-            ratios[quant] = {
-                "tokens_per_s_ratio": u["tokens_per_s"] / p["tokens_per_s"],
-                "peak_mem_ratio": u["peak_mem_gib"] / p["peak_mem_gib"],
-            }
+            for seq_len, batch in shapes:
+                runs[f"{seq_len}x{batch}"] = {
+                    "variant": variant,
+                    "error": f"exit {done.returncode}",
+                }
+        print(f"{variant}: {time.perf_counter() - t:.1f} s", flush=True)
+    ratios = ratio_table(results)
     Path(args.out).write_text(json.dumps({"results": results, "ratios": ratios}, indent=2))
     print(json.dumps({"ratios": ratios}, indent=2))
     return 0

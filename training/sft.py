@@ -25,7 +25,7 @@ from typing import Any
 
 from fnrag.errors import FnragError, InputError, missing_extra
 from training.config import config_help, load_config, opt, read_jsonl, write_json, write_jsonl
-from training.textutil import is_valid_format
+from training.textutil import cited_numbers, is_valid_format
 
 LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -227,7 +227,8 @@ def format_rate(
             text = tokenizer.decode(ids, skip_special_tokens=True).strip()
             ok = is_valid_format(text, row["n_passages"], REFUSAL_SENTENCE)
             refused = text == REFUSAL_SENTENCE
-            wanted = row["completion"] == REFUSAL_SENTENCE
+            wanted = is_refusal_row(row)
+            source = row.get("source_position")
             samples.append(
                 {
                     "id": row.get("id"),
@@ -237,6 +238,11 @@ def format_rate(
                     "refused": refused,
                     # refuse when the target refuses, else give a well-formed citing answer
                     "right_decision": refused if wanted else (ok and not refused),
+                    "n_passages": row["n_passages"],
+                    "source_position": source,
+                    # Passage choice, not just format: the passage holding the answer is cited.
+                    "cites_source": (not wanted and source is not None and not refused and ok)
+                    and source in cited_numbers(text),
                 }
             )
     tokenizer.padding_side = "right"
@@ -245,6 +251,43 @@ def format_rate(
 
 def _share(samples: Sequence[dict[str, Any]], key: str) -> float:
     return sum(1 for s in samples if s[key]) / len(samples) if samples else 0.0
+
+
+def is_refusal_row(row: dict[str, Any]) -> bool:
+    from fnrag.prompts import REFUSAL_SENTENCE
+
+    return bool(row.get("refusal")) or row.get("completion") == REFUSAL_SENTENCE
+
+
+def source_citation(samples: Sequence[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """(share of answerable samples citing the passage that holds the answer, chance level).
+
+    Chance is what citing one passage uniformly at random would score: the mean of
+    1 / n_passages. A model that learned the format but not passage choice sits there.
+    """
+    answerable = [s for s in samples if s.get("source_position")]
+    if not answerable:
+        return None, None
+    rate = sum(1 for s in answerable if s["cites_source"]) / len(answerable)
+    chance = sum(1 / s["n_passages"] for s in answerable) / len(answerable)
+    return rate, chance
+
+
+def generation_rows(rows: Sequence[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The held-out rows to generate for, refusal targets in proportion (at least one).
+
+    Without this a small generated set can hold no refusal target, and then decision
+    accuracy only says whether the model cites, not whether it refuses when it should.
+    """
+    if not limit or limit >= len(rows):
+        return list(rows)
+    refusals = [r for r in rows if is_refusal_row(r)]
+    answerable = [r for r in rows if not is_refusal_row(r)]
+    n_refusal = min(
+        len(refusals), max(1 if refusals else 0, round(limit * len(refusals) / len(rows)))
+    )
+    n_answer = min(len(answerable), limit - n_refusal)
+    return answerable[:n_answer] + refusals[: limit - n_answer]
 
 
 def _layer_kwargs(config: SFTConfig, model: Any) -> dict[str, Any]:
@@ -330,10 +373,20 @@ def _split(config: SFTConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     rows = list(read_jsonl(config.train_file))
     if config.eval_file:
         return rows, list(read_jsonl(config.eval_file))
-    order = list(range(len(rows)))
-    random.Random(config.seed).shuffle(order)
-    n_eval = max(1, round(config.eval_fraction * len(rows)))
-    held = set(order[:n_eval])
+    # Stratified: the held-out split keeps the refusal share of the data, so both
+    # decisions (cite, refuse) are measured.
+    rng = random.Random(config.seed)
+    held: set[int] = set()
+    for want_refusal in (False, True):
+        group = [i for i, r in enumerate(rows) if is_refusal_row(r) == want_refusal]
+        rng.shuffle(group)
+        # At least one of each kind, unless that would leave none of it to train on.
+        least = 1 if len(group) >= 2 else 0
+        held.update(group[: max(least, round(config.eval_fraction * len(group)))])
+    if len(held) >= len(rows):
+        raise InputError(
+            f"{config.train_file}: too few rows to hold {config.eval_fraction:.0%} out"
+        )
     return [r for i, r in enumerate(rows) if i not in held], [
         r for i, r in enumerate(rows) if i in held
     ]
@@ -379,7 +432,7 @@ def train(config: SFTConfig, output_dir: str | Path) -> SFTResult:
     timings["load_s"] = time.perf_counter() - t0
     train_tok, train_stats = tokenize_examples(tokenizer, train_rows, config.max_seq_len)
     eval_tok, _ = tokenize_examples(tokenizer, eval_rows, config.max_seq_len)
-    gen_rows = eval_rows[: config.eval_examples or len(eval_rows)]
+    gen_rows = generation_rows(eval_rows, config.eval_examples)
     if not train_tok or not eval_tok:
         raise InputError("no training or held-out rows fit max_seq_len; raise it or cut passages")
     pad_id = tokenizer.pad_token_id
@@ -475,6 +528,10 @@ def train(config: SFTConfig, output_dir: str | Path) -> SFTResult:
         "refusal_rate_after": _share(samples_after, "refused"),
         "decision_accuracy_before": _share(samples_before, "right_decision"),
         "decision_accuracy_after": _share(samples_after, "right_decision"),
+        "format_refusal_targets": sum(1 for r in gen_rows if is_refusal_row(r)),
+        "source_citation_before": source_citation(samples_before)[0],
+        "source_citation_after": source_citation(samples_after)[0],
+        "source_citation_chance": source_citation(samples_after)[1],
         "lora_tensors_changed": len(lora_changed),
         "base_tensors_changed": len(base_changed),
         "train_tokens_per_s": trained_tokens / timings["train_s"] if timings["train_s"] else None,
@@ -518,6 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train_loss_last",
         "format_rate_before",
         "format_rate_after",
+        "decision_accuracy_after",
+        "source_citation_after",
+        "source_citation_chance",
     )
     print(json.dumps({k: result.metrics[k] for k in keys}))
     return 0

@@ -91,6 +91,11 @@ def grounding_score(answer: str, passage: str) -> float:
     return found / len(tokens)
 
 
+def cited_numbers(answer: str) -> list[int]:
+    """Every passage number cited in ``answer``, in order ("[1, 3] ... [2]" -> [1, 3, 2])."""
+    return [int(n) for group in CITATION.findall(answer) for n in group.split(",")]
+
+
 def is_valid_format(answer: str, n_passages: int, refusal: str) -> bool:
     """True when ``answer`` is exactly the refusal sentence, or cites only markers 1..n.
 
@@ -99,5 +104,5 @@ def is_valid_format(answer: str, n_passages: int, refusal: str) -> bool:
     text = answer.strip()
     if text == refusal.strip():
         return True
-    markers = [int(n) for group in CITATION.findall(text) for n in group.split(",")]
+    markers = cited_numbers(text)
     return bool(markers) and all(1 <= m <= n_passages for m in markers)
