@@ -456,7 +456,15 @@ def test_sweep_compares_and_picks_by_criterion(tmp_path: Path) -> None:
     result = run_sweep(tmp_path / "grid.yaml")
     runs = result["runs"]
     assert [r["changes"]["lora_r"] for r in runs] == [2, 4] and all("error" not in r for r in runs)
-    top = max(runs, key=lambda r: (r["format_rate_after"], -r["eval_loss_after"]))
+    top = max(
+        runs,
+        key=lambda r: (
+            r["decision_accuracy_after"],
+            r["source_citation_after"] or 0.0,
+            r["format_rate_after"],
+            -r["eval_loss_after"],
+        ),
+    )
     assert result["best"]["run"] == top["run"]
     table = (tmp_path / "sweep" / "sweep.md").read_text(encoding="utf-8")
     assert "**best**" in table and result["criterion"] in table

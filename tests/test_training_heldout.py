@@ -50,9 +50,9 @@ def _config(tmp_path: Path, rows: list[dict[str, Any]], fraction: float = 0.12) 
 def test_split_holds_out_both_kinds_when_it_can(
     tmp_path: Path, answerable: int, refusals: int
 ) -> None:
-    from training.sft import _split, is_refusal_row
+    from training.sft import is_refusal_row, split_held_out
 
-    train, held = _split(_config(tmp_path, _rows(answerable, refusals)))
+    train, held = split_held_out(_config(tmp_path, _rows(answerable, refusals)))
     assert len(train) + len(held) == answerable + refusals
     assert {r["id"] for r in train}.isdisjoint(r["id"] for r in held)
     held_refusals = sum(is_refusal_row(r) for r in held)
@@ -66,17 +66,19 @@ def test_split_holds_out_both_kinds_when_it_can(
 
 
 def test_split_is_reproducible_per_seed(tmp_path: Path) -> None:
-    from training.sft import _split
+    from training.sft import split_held_out
 
     config = _config(tmp_path, _rows(30, 6))
-    assert [r["id"] for r in _split(config)[1]] == [r["id"] for r in _split(config)[1]]
+    assert [r["id"] for r in split_held_out(config)[1]] == [
+        r["id"] for r in split_held_out(config)[1]
+    ]
 
 
 def test_split_refuses_to_hold_out_everything(tmp_path: Path) -> None:
-    from training.sft import _split
+    from training.sft import split_held_out
 
     with pytest.raises(InputError, match="too few rows"):
-        _split(_config(tmp_path, _rows(1, 0), fraction=1.0))
+        split_held_out(_config(tmp_path, _rows(1, 0), fraction=1.0))
 
 
 @pytest.mark.parametrize(

@@ -369,7 +369,7 @@ def _load(config: SFTConfig, backend: str, base: Path) -> tuple[Any, Any]:
     return get_peft_model(model, lora), tokenizer
 
 
-def _split(config: SFTConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split_held_out(config: SFTConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows = list(read_jsonl(config.train_file))
     if config.eval_file:
         return rows, list(read_jsonl(config.eval_file))
@@ -424,7 +424,7 @@ def train(config: SFTConfig, output_dir: str | Path) -> SFTResult:
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = resolve_base(config.base_model)
-    train_rows, eval_rows = _split(config)
+    train_rows, eval_rows = split_held_out(config)
     model, tokenizer = _load(config, backend, base)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -7,8 +7,11 @@ trained (``python -m training.sft`` in a subprocess, so each run starts clean) o
 same held-out split: the base config's ``eval_file``, or a split made once here from
 its ``train_file`` (and removed from every data-mix variant's training rows).
 
-Criterion: highest ``format_rate_after`` on the held-out split; ties broken by the
-lowest held-out response loss ``eval_loss_after``. Writes ``sweep.json``,
+Criterion, on the held-out split: highest ``decision_accuracy_after`` (refuses exactly
+where it should, otherwise cites well-formed), then ``source_citation_after`` (cites the
+passage holding the answer), then ``format_rate_after``, then the lowest held-out response
+loss ``eval_loss_after``. ``format_rate`` alone would crown a model that always refuses.
+Writes ``sweep.json``,
 ``sweep.md`` (comparison table) and ``best.json`` into the output directory.
 """
 
@@ -18,7 +21,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import random
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -28,9 +30,12 @@ from typing import Any
 
 from fnrag.errors import FnragError, InputError
 from training.config import atomic_write_text, load_config, opt, read_jsonl, write_json, write_jsonl
-from training.sft import SFTConfig
+from training.sft import SFTConfig, split_held_out
 
-CRITERION = "max format_rate_after, then min eval_loss_after"
+CRITERION = (
+    "max decision_accuracy_after, then max source_citation_after, then max format_rate_after, "
+    "then min eval_loss_after"
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,11 @@ class GridConfig:
     )
 
 
-def _score(metrics: dict[str, Any]) -> tuple[float, float]:
+def score(metrics: dict[str, Any]) -> tuple[float, float, float, float]:
+    """Sort key of :data:`CRITERION` (higher is better)."""
     return (
+        metrics.get("decision_accuracy_after") or 0.0,
+        metrics.get("source_citation_after") or 0.0,
         metrics.get("format_rate_after") or 0.0,
         -(metrics.get("eval_loss_after") or float("inf")),
     )
@@ -54,10 +62,8 @@ def _held_out(base: SFTConfig, out: Path) -> tuple[Path, set[str]]:
     if base.eval_file:
         rows = list(read_jsonl(base.eval_file))
         return Path(base.eval_file), {str(r.get("id")) for r in rows}
-    rows = list(read_jsonl(base.train_file))
-    order = list(range(len(rows)))
-    random.Random(base.seed).shuffle(order)
-    held = [rows[i] for i in sorted(order[: max(1, round(base.eval_fraction * len(rows)))])]
+    # The same stratified split training.sft makes, once, shared by every run.
+    _, held = split_held_out(base)
     path = out / "heldout.jsonl"
     write_jsonl(path, held)
     return path, {str(r.get("id")) for r in held}
@@ -116,6 +122,9 @@ def run_sweep(grid_path: str | Path, output_dir: str | None = None) -> dict[str,
         keep = (
             "format_rate_before",
             "format_rate_after",
+            "decision_accuracy_after",
+            "source_citation_after",
+            "source_citation_chance",
             "eval_loss_before",
             "eval_loss_after",
             "train_loss_first",
@@ -135,7 +144,7 @@ def run_sweep(grid_path: str | Path, output_dir: str | None = None) -> dict[str,
     scored = [r for r in runs if "error" not in r]
     if not scored:
         raise FnragError(f"every sweep run failed; see {out}/run*/ for logs")
-    best = max(scored, key=_score)
+    best = max(scored, key=score)
     result = {
         "criterion": CRITERION,
         "heldout": str(heldout),
@@ -149,6 +158,10 @@ def run_sweep(grid_path: str | Path, output_dir: str | None = None) -> dict[str,
     return result
 
 
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     keys = sorted({k for r in result["runs"] for k in r["changes"]})
     head = [
@@ -156,6 +169,8 @@ def markdown_table(result: dict[str, Any]) -> str:
         *keys,
         "format before",
         "format after",
+        "decision after",
+        "source cited after (chance)",
         "held-out loss before",
         "held-out loss after",
         "train loss first→last",
@@ -178,7 +193,10 @@ def markdown_table(result: dict[str, Any]) -> str:
         lines.append(
             f"| {r['run']}{mark} | "
             + " | ".join(str(r["changes"].get(k)) for k in keys)
-            + f" | {r['format_rate_before']:.2f} | {r['format_rate_after']:.2f} | {r['eval_loss_before']:.3f}"
+            + f" | {r['format_rate_before']:.2f} | {r['format_rate_after']:.2f}"
+            f" | {_fmt(r.get('decision_accuracy_after'))}"
+            f" | {_fmt(r.get('source_citation_after'))} ({_fmt(r.get('source_citation_chance'))})"
+            f" | {r['eval_loss_before']:.3f}"
             f" | {r['eval_loss_after']:.3f} | {r['train_loss_first']:.3f}→{r['train_loss_last']:.3f} | {r['train_s']:.0f} |"
         )
     return "\n".join(lines) + "\n"
