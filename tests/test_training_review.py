@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
+import openpyxl  # extra "train"; installed by scripts/install-dev.sh
 import pytest
 
 from fnrag.errors import InputError
-
-openpyxl = pytest.importorskip("openpyxl")
 
 
 def _records(questions: list[str]) -> list[dict[str, str]]:
@@ -181,3 +181,15 @@ def test_cli_exports_and_imports_xlsx(
         == 2
     )
     assert "not found" in capsys.readouterr().err
+
+
+def test_xlsx_without_openpyxl_names_the_extra(
+    tmp_path: Path, qa: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fnrag.errors import MissingExtraError
+    from training.review import export_sheet
+
+    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    with pytest.raises(MissingExtraError, match=r"fnrag\[train\]"):
+        export_sheet(qa, tmp_path / "review.xlsx")
+    assert not (tmp_path / "review.xlsx").exists()
