@@ -141,3 +141,24 @@ def test_cited_numbers(text: str, numbers: list[int]) -> None:
     from training.textutil import cited_numbers
 
     assert cited_numbers(text) == numbers
+
+
+CONFIGS = sorted((Path(__file__).resolve().parent.parent / "training" / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_committed_configs_load(path: Path) -> None:
+    """Every documented config parses into its dataclass; grids name real SFTConfig keys."""
+    import dataclasses
+
+    from training.config import load_config
+    from training.sft import SFTConfig
+    from training.sweep import GridConfig
+
+    if path.name.startswith("grid-"):
+        grid = load_config(GridConfig, path)
+        assert Path(grid.base_config).name in {p.name for p in CONFIGS}
+        assert set(grid.grid) <= {f.name for f in dataclasses.fields(SFTConfig)}
+    else:
+        config = load_config(SFTConfig, path)
+        assert config.base_model and config.train_file
