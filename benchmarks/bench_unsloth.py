@@ -83,7 +83,9 @@ def parse_shapes(text: str) -> list[tuple[int, int]]:
     return sorted(shapes, key=lambda s: s[0] * s[1])
 
 
-def load_variant(variant: str, model_dir: Path, max_seq: int) -> tuple:
+def load_variant(
+    variant: str, model_dir: Path, max_seq: int, unsloth_checkpointing: str = "unsloth"
+) -> tuple:
     backend, quant = variant.split("-")
     if backend == "unsloth":
         import unsloth  # noqa: F401  (before transformers/trl/peft, as unsloth requires)
@@ -101,7 +103,8 @@ def load_variant(variant: str, model_dir: Path, max_seq: int) -> tuple:
         model = FastLanguageModel.get_peft_model(
             model,
             **LORA,
-            use_gradient_checkpointing="unsloth",
+            # "unsloth" offloads checkpoints to CPU memory; True keeps them on the GPU.
+            use_gradient_checkpointing=("unsloth" if unsloth_checkpointing == "unsloth" else True),
             random_state=0,
         )
         return model, tokenizer
@@ -213,16 +216,24 @@ def train_shape(
 
 
 def run_variant(
-    variant: str, model_dir: Path, shapes: list[tuple[int, int]], steps: int, warmup: int
+    variant: str,
+    model_dir: Path,
+    shapes: list[tuple[int, int]],
+    steps: int,
+    warmup: int,
+    unsloth_checkpointing: str = "unsloth",
 ) -> list[dict]:
     """Load once, then train every shape, smallest first (peaks are reset per shape)."""
     t0 = time.perf_counter()
-    model, tokenizer = load_variant(variant, model_dir, max(s for s, _ in shapes))
+    longest = max(s for s, _ in shapes)
+    model, tokenizer = load_variant(variant, model_dir, longest, unsloth_checkpointing)
     load_s = time.perf_counter() - t0
     results = []
     for seq_len, batch in shapes:
         result = train_shape(variant, model, tokenizer, seq_len, batch, steps, warmup)
         result["load_s"] = load_s
+        if variant.startswith("unsloth"):
+            result["unsloth_checkpointing"] = unsloth_checkpointing
         print(json.dumps(result), flush=True)
         results.append(result)
     return results
@@ -260,6 +271,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per shape")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per shape first")
     parser.add_argument(
+        "--unsloth-checkpointing",
+        choices=("unsloth", "true"),
+        default="unsloth",
+        help="unsloth's use_gradient_checkpointing: offloaded ('unsloth') or on the GPU ('true')",
+    )
+    parser.add_argument(
         "--out", default="bench_unsloth.json", help="results JSON; runs already in it are kept"
     )
     args = parser.parse_args()
@@ -268,7 +285,9 @@ def main() -> int:
     model_dir = Path(args.model_dir)
     shapes = parse_shapes(args.shapes)
     if args.variant:
-        runs = run_variant(args.variant, model_dir, shapes, args.steps, args.warmup)
+        runs = run_variant(
+            args.variant, model_dir, shapes, args.steps, args.warmup, args.unsloth_checkpointing
+        )
         Path(args.out).write_text(json.dumps(runs))
         return 0
     t = time.perf_counter()
@@ -291,6 +310,8 @@ def main() -> int:
             str(args.steps),
             "--warmup",
             str(args.warmup),
+            "--unsloth-checkpointing",
+            args.unsloth_checkpointing,
             "--out",
             str(part),
         ]
