@@ -19,9 +19,7 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fnrag.errors import FnragError, InputError, missing_extra
+from fnrag.store import write_file_atomic
 from training.config import atomic_write_text, read_jsonl, write_jsonl
 
 COLUMNS = ("id", "question", "answer", "source_section", "chunk_id", "decision", "comment")
@@ -131,14 +130,9 @@ def _write_xlsx(path: str | Path, rows: list[list[str]]) -> None:
     choices.add(f"{decision_column}2:{decision_column}{max(2, len(rows) + 1)}")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    try:
-        book.save(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    write_file_atomic(target, buffer.getvalue())
 
 
 def export_sheet(qa: str | Path, sheet_path: str | Path) -> int:

@@ -500,6 +500,7 @@ def train(config: SFTConfig, output_dir: str | Path) -> SFTResult:
     if fast:
         fast.for_inference(model)
     rate_after, samples_after = format_rate(model, tokenizer, gen_rows, config.max_new_tokens)
+    source_after, source_chance = source_citation(samples_after)
     loss_after = held_out_loss(model, eval_tok, pad_id)
     timings["eval_after_s"] = time.perf_counter() - t
     adapter = out / "adapter"
@@ -530,8 +531,8 @@ def train(config: SFTConfig, output_dir: str | Path) -> SFTResult:
         "decision_accuracy_after": _share(samples_after, "right_decision"),
         "format_refusal_targets": sum(1 for r in gen_rows if is_refusal_row(r)),
         "source_citation_before": source_citation(samples_before)[0],
-        "source_citation_after": source_citation(samples_after)[0],
-        "source_citation_chance": source_citation(samples_after)[1],
+        "source_citation_after": source_after,
+        "source_citation_chance": source_chance,
         "lora_tensors_changed": len(lora_changed),
         "base_tensors_changed": len(base_changed),
         "train_tokens_per_s": trained_tokens / timings["train_s"] if timings["train_s"] else None,

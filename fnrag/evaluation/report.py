@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from fnrag.evaluation.runner import ANSWER_METRICS, EvalReport
+from fnrag.store import write_file_atomic
 
 RETRIEVAL_COLUMNS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10")
 ANSWER_HEADERS = {
@@ -161,7 +161,9 @@ def render_chart(report: EvalReport, path: Path) -> None:
             "답변 품질 (answers)" if font else "Answers",
         )
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    _write(path, buffer.getvalue())
     plt.close(fig)
 
 
@@ -178,17 +180,9 @@ def _bars(ax: Any, labels: list[str], series: list[tuple[str, list[float]]], tit
     ax.grid(axis="y", alpha=0.3)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file_atomic(path, data)
 
 
 def write_report(report: EvalReport, out_dir: str | Path, command: str = "") -> Path:
@@ -196,7 +190,7 @@ def write_report(report: EvalReport, out_dir: str | Path, command: str = "") -> 
     out = Path(out_dir)
     markdown = render_markdown(report, command)
     data = json.dumps(report.to_json(), ensure_ascii=False, indent=2)
-    _atomic_write(out / "report.md", lambda tmp: Path(tmp).write_text(markdown, encoding="utf-8"))
-    _atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(data, encoding="utf-8"))
+    _write(out / "report.md", markdown.encode("utf-8"))
+    _write(out / "results.json", data.encode("utf-8"))
     render_chart(report, out / "chart.png")
     return out
