@@ -19,11 +19,9 @@ from fnrag.errors import InputError
 from fnrag.generators import Generator, StreamingGenerator, get_generator
 from fnrag.prompts import REFUSAL_SENTENCE, build_prompt
 from fnrag.refusal import Evidence, RefusalPolicy, ScopeScorer, measure, with_scope
-from fnrag.types import Hit
+from fnrag.types import MAX_QUESTION_CHARS, Hit
 
 __all__ = ["MAX_QUESTION_CHARS", "Answer", "Assistant", "Citation", "Timings", "ask"]
-
-MAX_QUESTION_CHARS = 2000
 
 
 @dataclass(frozen=True)

@@ -283,7 +283,6 @@ def guide_spans(text: str, title: str, max_chars: int = DEFAULT_MAX_CHARS) -> li
         if label != title:  # the document's own H1 repeats the title
             stack.append((level, label))
         current = _Section(s, len(text), tuple(lbl for _, lbl in stack), level)
-        current.heading_only = False
     current.end = len(text)
     sections.append(current)
     for sec in sections:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fnrag.chunking import trim
 from fnrag.types import Hit
 
 MARKER_RE = re.compile(r"\[\s*(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*\]")
@@ -171,19 +172,11 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     start = 0
     for m in _BOUNDARY.finditer(text):
         if text[start : m.end()].strip():
-            spans.append(_trim(text, start, m.end()))
+            spans.append(trim(text, start, m.end()))
         start = m.end()
     if text[start:].strip():
-        spans.append(_trim(text, start, len(text)))
+        spans.append(trim(text, start, len(text)))
     return spans
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
 
 
 def _bigrams(text: str) -> set[str]:

@@ -19,7 +19,6 @@ pooling + normalisation) that ``SentenceTransformer(path)`` loads offline.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from fnrag.errors import FnragError, missing_extra
+from fnrag.store import sha256_file
 
 # Bump when the produced folder changes, so stale caches are rebuilt.
 CONVERTER_VERSION = 1
@@ -269,14 +269,6 @@ def build_tokenizer(e5: E5File, max_length: int = 512) -> Any:
 def _write_json(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_st_folder(e5: E5File, out: Path, source_sha256: str) -> None:

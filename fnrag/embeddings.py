@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from fnrag.errors import FnragError, InputError, missing_extra
-from fnrag.store import write_file_atomic
+from fnrag.store import sha256_file, write_file_atomic
 
 DEFAULT_NAME = "multilingual-e5-small"
 DEFAULT_ALIASES = frozenset({"default", DEFAULT_NAME})
@@ -255,7 +255,6 @@ def weights_sha256(folder: Path) -> str:
     Hashing hundreds of MB costs about a second, so each file's digest is cached
     under ``$FNRAG_HOME/cache`` keyed by path, size and mtime.
     """
-    from fnrag.e5convert import sha256_file
 
     cache_file = fnrag_home() / "cache" / "weights-sha256.json"
     try:

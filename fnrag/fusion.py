@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fnrag.lexical import article_token
+
 
 @dataclass(frozen=True)
 class FusionConfig:
@@ -89,11 +91,7 @@ _ARTICLE_IN_TEXT = re.compile(r"제\s*(\d+)\s*조(?:\s*의\s*(\d+))?")
 
 def named_articles(text: str) -> set[str]:
     """Articles a text names, normalised: ``{"제4조의2", "제8조"}``."""
-    found = set()
-    for match in _ARTICLE_IN_TEXT.finditer(text):
-        number, branch = match.group(1), match.group(2)
-        found.add(f"제{number}조의{branch}" if branch else f"제{number}조")
-    return found
+    return {article_token(match) for match in _ARTICLE_IN_TEXT.finditer(text)}
 
 
 def section_article(section: str) -> str | None:
@@ -101,8 +99,7 @@ def section_article(section: str) -> str | None:
     for part in section.split(" > "):
         match = _ARTICLE_IN_TEXT.match(part.strip())
         if match:
-            number, branch = match.group(1), match.group(2)
-            return f"제{number}조의{branch}" if branch else f"제{number}조"
+            return article_token(match)
     return None
 
 

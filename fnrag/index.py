@@ -22,7 +22,7 @@ from fnrag.lexical import BM25Index, tokenize
 from fnrag.paths import default_index_dir, sample_corpus_dir
 from fnrag.retrieval import QueryPlan, candidate_boosts, plan_query, rank_candidates
 from fnrag.store import read_chunks
-from fnrag.types import Chunk, Hit
+from fnrag.types import MAX_QUESTION_CHARS, Chunk, Hit
 
 __all__ = [
     "BuildReport",
@@ -34,7 +34,7 @@ __all__ = [
     "sample_corpus_dir",
 ]
 
-MAX_QUERY_CHARS = 2000
+MAX_QUERY_CHARS = MAX_QUESTION_CHARS
 SEARCH_MODES = ("hybrid", "dense", "lexical")
 
 
@@ -91,6 +91,9 @@ class Index:
         self._embedder_spec = embedder if embedder is not None else manifest.get("embedder_spec")
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
+        # ask() embeds the question for retrieval and again for the scope check: one
+        # remembered (text, vector) pair serves both. Swapped as one tuple: thread-safe.
+        self._last_query: tuple[str, np.ndarray] | None = None
         if embedder is not None:
             self._load_embedder()
 
@@ -159,7 +162,7 @@ class Index:
                 for rank, i in enumerate(order, start=1)
             ]
         if mode == "dense":
-            query_vector = self._encode(query)
+            query_vector = self.encode_query(query)
             scores, ids = self.dense.search(query_vector[None, :], k)
             return [
                 Hit.from_chunk(self.chunks[int(i)], rank, float(s), dense_score=float(s))
@@ -168,13 +171,20 @@ class Index:
             ]
         return self._hybrid(plan_query(query, self.fusion.expansion_weight), k)
 
-    def _encode(self, text: str) -> np.ndarray:
-        return np.asarray(self.embedder.encode_queries([text])[0], dtype=np.float32)
+    def encode_query(self, text: str) -> np.ndarray:
+        """The query embedding of ``text`` (read-only; the last one is remembered)."""
+        last = self._last_query
+        if last is not None and last[0] == text:
+            return last[1]
+        vector = np.asarray(self.embedder.encode_queries([text])[0], dtype=np.float32)
+        vector.setflags(write=False)
+        self._last_query = (text, vector)
+        return vector
 
     def _hybrid(self, plan: QueryPlan, k: int) -> list[Hit]:
         config = self.fusion
         n = min(config.candidates, len(self.chunks))
-        query_vector = self._encode(plan.dense_text)
+        query_vector = self.encode_query(plan.dense_text)
         lexical_all = self.bm25.scores(plan.terms)
         lexical_top = np.argsort(-lexical_all, kind="stable")[:n]
         _, dense_ids = self.dense.search(query_vector[None, :], n)

@@ -65,7 +65,8 @@ def _get_kiwi() -> Any:
         return _kiwi
 
 
-def _article_token(match: re.Match[str]) -> str:
+def article_token(match: re.Match[str]) -> str:
+    """``제4조의2`` / ``제8조`` from a match whose groups are the number and the branch."""
     number, branch = match.group(1), match.group(2)
     return f"제{number}조의{branch}" if branch else f"제{number}조"
 
@@ -84,7 +85,7 @@ def special_tokens(text: str) -> tuple[list[str], str]:
             chars[i] = " "
 
     for match in _ARTICLE.finditer(text):
-        tokens.append(_article_token(match))
+        tokens.append(article_token(match))
         blank(match)
     for match in _PARAGRAPH.finditer(text):
         tokens.append(f"제{match.group(1)}{match.group(2)}")
@@ -98,8 +99,7 @@ def special_tokens(text: str) -> tuple[list[str], str]:
         number = match.group(1).replace(",", "")
         unit = re.sub(r"\s+", "", match.group(2))
         tokens.append(f"{number}{unit}")
-        for i in range(match.start(), match.end()):
-            chars[i] = " "
+        blank(match)
     return tokens, "".join(chars)
 
 

@@ -162,10 +162,6 @@ def ensure_exported(folder: Path, source_sha: str) -> Path:
     with file_lock(out.parent / f".{out.name}.lock"):
         if _read_marker(out, source_sha):
             return out
-        if out.exists():  # a stale export of other weights: move it aside
-            stale = out.with_name(f".{out.name}.stale-{os.getpid()}")
-            os.replace(out, stale)
-            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared read-only
         try:

@@ -50,13 +50,11 @@ class PdfText:
         metadata: PDF info and dates found in the text, as strings.
         title: a title candidate (PDF /Title, or the law name repeated as a
             running header), empty when none was found.
-        textless_pages: 1-based sheets without a text layer.
     """
 
     pages: tuple[Page, ...]
     metadata: dict[str, str] = field(default_factory=dict)
     title: str = ""
-    textless_pages: tuple[int, ...] = ()
 
 
 def extract_pdf(
@@ -142,7 +140,7 @@ def extract_pdf(
     if textless:
         metadata["textless_pages"] = _ranges(textless)
     title = metadata.get("pdf_title", "") or header_title
-    return PdfText(tuple(pages), metadata, title, textless)
+    return PdfText(tuple(pages), metadata, title)
 
 
 def _decrypt(reader: object, path: Path) -> None:

@@ -148,5 +148,9 @@ class ScopeScorer:
     def __call__(self, question: str) -> float:
         import numpy as np
 
-        query = np.asarray(self.index.embedder.encode_queries([question])[0], dtype=np.float32)
+        encode = getattr(self.index, "encode_query", None)  # fnrag Index: reuses search's
+        if encode is not None:
+            query = encode(question)
+        else:
+            query = np.asarray(self.index.embedder.encode_queries([question])[0], dtype=np.float32)
         return float((self.vectors @ query).max()) if len(self.vectors) else 0.0

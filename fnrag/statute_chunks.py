@@ -90,14 +90,14 @@ def statute_spans(
     spans: list[Span] = []
     for block in _blocks(text):
         body = text[block.start : block.end]
-        if all(ln.lstrip().startswith("#") for ln in body.splitlines() if ln.strip()):
+        meaningful = [
+            ln for ln in body.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+        ]
+        if not meaningful:
             continue  # a bare heading such as "## 부칙": its blocks follow
         if block.kind in ("preamble", "gap"):
             # The law's name and dates: worth a chunk only when there is more than
             # a heading (law.go.kr PDFs state 시행일 and 소관부처 here).
-            meaningful = [
-                ln for ln in body.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
-            ]
             if sum(len(ln.strip()) for ln in meaningful) >= 20:
                 intro = (block.chapter,) if include_chapters and block.chapter else ()
                 spans.extend(

@@ -167,7 +167,7 @@ def commit(index_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 def _is_ours(name: str) -> bool:
-    prefixes = ("chunks-", "dense-", "bm25-", "embeddings-", ".manifest.json.tmp-")
+    prefixes = ("chunks-", "dense-", "bm25-", "embeddings-")
     return name.startswith(prefixes) or (name.startswith(".") and ".tmp-" in name)
 
 

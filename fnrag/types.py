@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Longest question search() and ask() accept: one limit for both.
+MAX_QUESTION_CHARS = 2000
+
 
 @dataclass(frozen=True)
 class Page:
