@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fnrag.citations import Citation, InvalidCitation, locate, verify_citations
 from fnrag.errors import InputError
@@ -20,6 +20,9 @@ from fnrag.generators import Generator, StreamingGenerator, get_generator
 from fnrag.prompts import REFUSAL_SENTENCE, build_prompt
 from fnrag.refusal import Evidence, RefusalPolicy, ScopeScorer, measure, with_scope
 from fnrag.types import MAX_QUESTION_CHARS, Hit
+
+if TYPE_CHECKING:
+    from fnrag.pii import MaskedText
 
 __all__ = ["MAX_QUESTION_CHARS", "Answer", "Assistant", "Citation", "Timings", "ask"]
 
@@ -186,7 +189,8 @@ class Assistant:
         from fnrag.pii import mask_pii
 
         started = time.perf_counter()
-        masked = mask_pii(validate_question(question)).text
+        masked_question = mask_pii(validate_question(question))
+        masked = masked_question.text
         hits = tuple(self.index.search(masked, k=self.k, mode=self.mode))
         evidence = measure(tokenize(masked), hits, top=self.refusal.top if self.refusal else 3)
         if self._scope is not None and hits:
@@ -194,13 +198,13 @@ class Assistant:
         retrieved = time.perf_counter()
         if not hits or (self.refusal is not None and self.refusal.refuse(evidence)):
             answer = self._refusal(masked, hits, evidence, "weak evidence", "", started, retrieved)
-            return self._finish(answer)
+            return self._finish(answer, question, masked_question)
         prompt = build_prompt(masked, hits)
         raw = self._generate(prompt, masked, hits, on_text)
         generated = time.perf_counter()
         if locate(REFUSAL_SENTENCE, raw) is not None:
             answer = self._refusal(masked, hits, evidence, "declined", raw, started, retrieved)
-            return self._finish(answer)
+            return self._finish(answer, question, masked_question)
         check = verify_citations(raw, hits)
         done = time.perf_counter()
         timings = Timings(
@@ -224,7 +228,7 @@ class Assistant:
             evidence=evidence,
             raw_text=raw,
         )
-        return self._finish(answer)
+        return self._finish(answer, question, masked_question)
 
     def _generate(
         self, prompt: str, question: str, hits: Sequence[Hit], on_text: Callable[[str], None] | None
@@ -270,13 +274,16 @@ class Assistant:
             raw_text=raw,
         )
 
-    def _finish(self, answer: Answer) -> Answer:
+    def _finish(self, answer: Answer, question: str, masked: MaskedText) -> Answer:
         if self.log:
             from fnrag.logs import log_ask
 
             t = answer.timings
             log_ask(
-                question=answer.question,
+                # The question as asked (never logged verbatim) and its masking, so the
+                # record's pii_kinds and question_chars describe what the user sent.
+                question=question,
+                masked=masked,
                 index_version=str(getattr(self.index, "version", "")),
                 cited_chunk_ids=[c.chunk_id for c in answer.citations],
                 timings={

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fnrag.pii import mask_pii
+from fnrag.pii import MaskedText, mask_pii
 
 LOGGER_NAME = "fnrag"
 EVENT = "fnrag.ask"
@@ -37,6 +37,7 @@ def log_ask(
     timings: Mapping[str, float],
     refused: bool,
     log_raw_question: bool = False,
+    masked: MaskedText | None = None,
 ) -> dict[str, Any]:
     """Emit one JSON line on the ``fnrag`` logger at INFO and return the record.
 
@@ -47,11 +48,13 @@ def log_ask(
         timings: seconds per stage, e.g. ``{"retrieve": 0.02, "generate": 1.3}``.
         refused: True when the answer was the refusal sentence.
         log_raw_question: also log the question text, PII-masked.
+        masked: ``mask_pii(question.strip())`` when the caller already has it.
 
     Returns:
         The record that was logged (a plain JSON-ready dict).
     """
-    masked = mask_pii(question.strip())
+    if masked is None:
+        masked = mask_pii(question.strip())
     record: dict[str, Any] = {
         "event": EVENT,
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),

@@ -82,3 +82,20 @@ def test_refusal_and_empty_citations(caplog: pytest.LogCaptureFixture) -> None:
         )
     assert data["refused"] is True and data["cited_chunk_ids"] == []
     assert json.loads(caplog.records[-1].getMessage()) == data
+
+
+def test_assistant_log_describes_the_question_as_asked(caplog: pytest.LogCaptureFixture) -> None:
+    """ask() masks before retrieval; the audit record still names the kinds it masked."""
+    from ask_fixtures import sample_hits
+    from test_api import ListIndex
+
+    from fnrag.api import Assistant
+
+    question = "주민등록번호 900101-1234568 고객의 실명확인 방법은?"
+    with caplog.at_level(logging.INFO, logger="fnrag"):
+        answer = Assistant(ListIndex(sample_hits())).ask(question)
+    data = json.loads([r for r in caplog.records if r.name == "fnrag"][-1].getMessage())
+    assert "900101-1234568" not in answer.question
+    assert data["pii_kinds"] == ["주민등록번호"]
+    assert data["question_chars"] == len(question)
+    assert "900101" not in caplog.text
