@@ -14,7 +14,6 @@ latency percentiles. Targets: 100%, >= 90%, 100% / <= 5%, p50 <= 100 ms.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -25,10 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refusal_questions import IN_SCOPE, OFF_TOPIC
 
 from fnrag.api import Answer, Assistant
-
-
-def squeeze(text: str) -> str:
-    return "".join(text.split())
+from fnrag.evaluation.metrics import GoldRef, is_gold
+from fnrag.evaluation.qa import load_qa
 
 
 def valid(answer: Answer) -> bool:
@@ -39,13 +36,12 @@ def valid(answer: Answer) -> bool:
     ) and numbers <= set(range(1, len(answer.passages) + 1))
 
 
-def gold_cited(answer: Answer, gold: list[dict]) -> bool:
-    for citation in answer.citations:
-        passage = answer.passages[citation.n - 1]
-        for g in gold:
-            if passage.source.endswith(g["doc"]) and squeeze(g["anchor"]) in squeeze(passage.text):
-                return True
-    return False
+def gold_cited(answer: Answer, gold: tuple[GoldRef, ...]) -> bool:
+    """The rule fnrag eval uses: some cited passage is a gold passage."""
+    return any(
+        is_gold(answer.passages[c.n - 1].source, answer.passages[c.n - 1].text, gold)
+        for c in answer.citations
+    )
 
 
 def main() -> None:
@@ -56,31 +52,28 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    lines = Path(args.dev).read_text(encoding="utf-8").splitlines()
-    dev = [json.loads(line) for line in lines if line.strip()]
+    dev = load_qa(args.dev)
     assistant = Assistant(args.index, k=args.k, log=False)
     assistant.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi, caches
     answers: list[Answer] = []
     latencies: list[float] = []
     for item in dev:
         started = time.perf_counter()
-        answers.append(assistant.ask(item["q"]))
+        answers.append(assistant.ask(item.question))
         latencies.append((time.perf_counter() - started) * 1000)
-    inscope = [(d, a) for d, a in zip(dev, answers, strict=True) if not d.get("out_of_scope")]
-    outscope = [(d, a) for d, a in zip(dev, answers, strict=True) if d.get("out_of_scope")]
+    inscope = [(d, a) for d, a in zip(dev, answers, strict=True) if not d.out_of_scope]
+    outscope = [(d, a) for d, a in zip(dev, answers, strict=True) if d.out_of_scope]
     if args.verbose:
         for d, a in zip(dev, answers, strict=True):
-            mark = (
-                "OOS" if d.get("out_of_scope") else ("gold" if gold_cited(a, d["gold"]) else "MISS")
-            )
-            print(f"[{d['id']} {mark}] {d['q']}\n    → {a.text[:160]}")
+            mark = "OOS" if d.out_of_scope else ("gold" if gold_cited(a, d.gold) else "MISS")
+            print(f"[{d.id} {mark}] {d.question}\n    → {a.text[:160]}")
     written_in = [assistant.ask(q) for q in IN_SCOPE]
     written_off = [assistant.ask(q) for q in OFF_TOPIC]
     every = answers + written_in + written_off
     print(f"citation validity: {sum(valid(a) for a in every)}/{len(every)}")
     invented = sum(len(a.invalid_citations) for a in every)
     print(f"invalid markers removed by verification: {invented}")
-    hits = sum(gold_cited(a, d["gold"]) for d, a in inscope)
+    hits = sum(gold_cited(a, d.gold) for d, a in inscope)
     print(f"gold among citations (dev in-scope): {hits}/{len(inscope)} = {hits / len(inscope):.0%}")
     print(f"dev out-of-scope refused: {sum(a.refused for _, a in outscope)}/{len(outscope)}")
     print(f"dev in-scope refused: {sum(a.refused for _, a in inscope)}/{len(inscope)}")

@@ -23,13 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fnrag.embeddings import load_embedder  # noqa: E402
-from fnrag.evaluation.baseline import WhitespaceBM25, build_quickstart, quickstart_chunks  # noqa: E402
+from fnrag.evaluation.baseline import WhitespaceBM25, build_quickstart  # noqa: E402
+from fnrag.evaluation.metrics import percentile  # noqa: E402
 from fnrag.evaluation.qa import load_qa  # noqa: E402
 from fnrag.evaluation.runner import evaluate_retrieval  # noqa: E402
 from fnrag.fusion import reciprocal_rank_fusion  # noqa: E402
@@ -51,17 +50,12 @@ def rrf_search(index, query: str, k: int) -> list[Hit]:
     """Plain RRF of dense and lexical top-50: the reference fusion."""
     dense = index.search(query, k=50, mode="dense")
     lexical = index.search(query, k=50, mode="lexical")
-    {h.chunk_id: h for h in dense + lexical}
     fused = reciprocal_rank_fusion([[h.chunk_id for h in dense], [h.chunk_id for h in lexical]])
     ranked = sorted(fused, key=lambda cid: -fused[cid])[:k]
     return [
         Hit.from_chunk(index.chunk(cid), rank, fused[cid])
         for rank, cid in enumerate(ranked, start=1)
     ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def cold_search_seconds(index_dir: Path, query: str, runs: int = 3) -> float:
@@ -209,12 +203,10 @@ def main() -> int:
             systems["fnrag hybrid, fp32 embedder"] = lambda q, k: fp32_index.search(q, k=k)
             system_chunks["fnrag hybrid, fp32 embedder"] = fp32_index.chunks
         if baseline is None:
-            from fnrag.evaluation.baseline import QuickstartIndex  # noqa: F401
-
             baseline = build_quickstart(sources, baseline_embedder)
         systems["quick-start baseline (fp32)"] = baseline.search
         system_chunks["quick-start baseline (fp32)"] = list(baseline.chunks)
-        whitespace = WhitespaceBM25(quickstart_chunks(sources))
+        whitespace = WhitespaceBM25(baseline.chunks)  # the same 1000/200 chunks
         systems["whitespace BM25"] = whitespace.search
         system_chunks["whitespace BM25"] = list(whitespace.chunks)
 
@@ -241,7 +233,10 @@ def main() -> int:
                 started = time.perf_counter()
                 index.search(question, k=5)
                 latencies.append(time.perf_counter() - started)
-        p50, p95 = percentile(latencies, 50) * 1000, percentile(latencies, 95) * 1000
+        p50, p95 = (
+            (percentile(latencies, 50) or 0.0) * 1000,
+            (percentile(latencies, 95) or 0.0) * 1000,
+        )
         print(
             f"\nwarm search k=5 over {len(latencies)} queries: p50 {p50:.1f} ms, p95 {p95:.1f} ms"
         )

@@ -27,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fnrag {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"fnrag.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"fnrag.commands.{name}":
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"fnrag.commands.{name}").register(subparsers)
     return parser
 
 

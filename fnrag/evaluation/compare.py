@@ -54,15 +54,8 @@ class GeneratorSpec:
 def manifest_sources(index: Any) -> list[str]:
     """The source files recorded in the index manifest (for rebuilding baselines)."""
     manifest = getattr(index, "manifest", None) or {}
-    entries = manifest.get("sources") or manifest.get("files") or []
-    paths: list[str] = []
-    for entry in entries:
-        if isinstance(entry, str):
-            paths.append(entry)
-        elif isinstance(entry, dict):
-            value = entry.get("path") or entry.get("source")
-            if isinstance(value, str):
-                paths.append(value)
+    # build.py records every source as {"source": path, ...}.
+    paths = [entry["source"] for entry in manifest.get("sources", [])]
     missing = [p for p in paths if not Path(p).is_file()]
     if not paths or missing:
         raise InputError(
@@ -219,15 +212,14 @@ class ClosedBookAnswer:
 
 def closed_book_answer(generator: Any, question: str) -> ClosedBookAnswer:
     """Ask ``generator`` the question with the RAG prompt but an empty passage list."""
-    from fnrag.citations import parse_markers
+    from fnrag.citations import locate, parse_markers
     from fnrag.prompts import REFUSAL_SENTENCE, build_prompt
 
     generation = generator.generate(build_prompt(question, []), question=question, passages=[])
     text = generation.text
-    squashed_refusal = "".join(REFUSAL_SENTENCE.split())
     return ClosedBookAnswer(
         text=text,
-        refused=squashed_refusal in "".join(text.split()),
+        refused=locate(REFUSAL_SENTENCE, text) is not None,
         invalid_citations=sum(len(marker.numbers) for marker in parse_markers(text)),
         timings=(("generate_s", float(generation.seconds)),),
     )

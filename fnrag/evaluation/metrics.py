@@ -239,11 +239,6 @@ def latency_summary(seconds: Sequence[float]) -> LatencySummary:
     )
 
 
-def mean(values: Sequence[float]) -> float | None:
-    """Arithmetic mean; None for no values."""
-    return sum(values) / len(values) if values else None
-
-
 def _check_k(k: int) -> None:
     if k < 1:
         raise ValueError("k must be >= 1")

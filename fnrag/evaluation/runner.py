@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fnrag.evaluation import metrics as m
@@ -304,17 +304,7 @@ def evaluate_answers(
         started = time.perf_counter()
         answer = ask(item.question)
         seconds = time.perf_counter() - started
-        record = judge_answer(item, answer, chunk_lookup)
-        records.append(
-            QuestionAnswer(
-                record.id,
-                record.judgement,
-                record.text,
-                record.cited_chunk_ids,
-                seconds,
-                record.timings,
-            )
-        )
+        records.append(replace(judge_answer(item, answer, chunk_lookup), seconds=seconds))
         tick()
     # "wall" is measured here around the whole call; the other stages are the
     # answer's own timings.
@@ -364,19 +354,7 @@ class EvalReport:
                 return result
         raise KeyError(name)
 
-    def to_json(self, *, details: bool = True) -> dict[str, Any]:
-        def retrieval_json(r: RetrievalResult) -> dict[str, Any]:
-            data = r.to_json()
-            if not details:
-                data.pop("questions")
-            return data
-
-        def answer_json(a: AskResult) -> dict[str, Any]:
-            data = a.to_json()
-            if not details:
-                data.pop("questions")
-            return data
-
+    def to_json(self) -> dict[str, Any]:
         primary = self.system(self.primary)
         return {
             "qa": self.qa_path,
@@ -388,8 +366,8 @@ class EvalReport:
             # numbers only, so a checker can compare every value of this member
             "retrieval": primary.scores.to_json(),
             "retrieval_mode": self.primary,
-            "retrieval_by_system": {r.system: retrieval_json(r) for r in self.retrieval},
-            "answers": [answer_json(a) for a in self.answers],
+            "retrieval_by_system": {r.system: r.to_json() for r in self.retrieval},
+            "answers": [a.to_json() for a in self.answers],
             "latency": {
                 "search": {r.system: r.latency.to_json() for r in self.retrieval},
                 "ask": {
