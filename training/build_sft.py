@@ -190,11 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
     try:
-        config = (
-            load_config(BuildSFTConfig, args.config, overrides)
-            if args.config
-            else BuildSFTConfig(**overrides)
-        )
+        config = load_config(BuildSFTConfig, args.config, overrides)
         if not config.index:
             parser.error("--index is required")
         print(json.dumps(build_sft(config), ensure_ascii=False))

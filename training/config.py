@@ -42,17 +42,26 @@ def config_from_mapping(cls: type[T], data: Mapping[str, Any], origin: str = "co
     return cls(**dict(data))
 
 
-def load_config(cls: type[T], path: str | Path, overrides: Mapping[str, Any] | None = None) -> T:
-    """Read a YAML file into ``cls``; ``overrides`` (e.g. from the command line) win."""
+def load_config(
+    cls: type[T], path: str | Path | None, overrides: Mapping[str, Any] | None = None
+) -> T:
+    """Read a YAML file into ``cls``; ``overrides`` (e.g. from the command line) win.
+
+    With no ``path`` the config is the defaults plus ``overrides``. Overrides that are
+    None (options not given) are ignored.
+    """
     import yaml
 
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if not path:
+        return config_from_mapping(cls, given, origin="command line")
     file = Path(path)
     if not file.is_file():
         raise InputError(f"config file {file} not found; pass an existing YAML file")
     data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise InputError(f"{file}: expected a mapping of option: value at the top level")
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    data.update(given)
     return config_from_mapping(cls, data, origin=str(file))
 
 

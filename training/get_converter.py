@@ -12,7 +12,6 @@ network pass ``--converter PATH`` to ``training.export`` instead (any llama.cpp 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from fnrag.e5convert import publish_dir
 from fnrag.errors import FnragError
 from training.smollm import default_cache_dir
 
@@ -51,9 +51,7 @@ def _extract(sdist: Path, dest: Path) -> None:
             archive.extractall(tmp, members=members, filter="data")
         if not (tmp / "convert_hf_to_gguf.py").is_file():
             raise FnragError(f"{sdist} holds no vendor/llama.cpp/convert_hf_to_gguf.py")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        publish_dir(tmp, dest, marker_ok=lambda d: (d / "convert_hf_to_gguf.py").is_file())
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

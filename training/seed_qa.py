@@ -19,6 +19,7 @@ from typing import Any
 
 from fnrag.types import Chunk
 from training.config import write_jsonl
+from training.textutil import qa_record
 
 TEMPLATES = (
     "{topic}에 관한 규정은 무엇입니까?",
@@ -58,17 +59,7 @@ def seed_pairs(
                 question = (
                     f"{topic}과 관련하여 {answer[:12].strip()}… 부분은 어떻게 규정되어 있습니까?"
                 )
-            records.append(
-                {
-                    "id": f"{chunk.chunk_id}-seed{number}",
-                    "instruction": question,
-                    "input": "",
-                    "output": answer,
-                    "chunk_id": chunk.chunk_id,
-                    "source": chunk.source,
-                    "section": chunk.section,
-                }
-            )
+            records.append(qa_record(chunk, f"{chunk.chunk_id}-seed{number}", question, answer))
     return records
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from fnrag.errors import FnragError, GenerationError, missing_extra
 from fnrag.types import Chunk
 from training.config import config_help, load_config, opt, read_jsonl, write_json, write_jsonl
-from training.textutil import char_ngrams, grounding_score, jaccard
+from training.textutil import char_ngrams, grounding_score, jaccard, qa_record
 
 SYSTEM_PROMPT = (
     "당신은 금융실명제 문서로 학습 데이터를 만드는 전문가입니다. 설명 없이 JSON만 출력하세요."
@@ -272,17 +272,7 @@ def generate(
                 counts.pairs_ungrounded += 1
                 continue
             kept_grams.append(grams)
-            records.append(
-                {
-                    "id": f"{chunk.chunk_id}-{number}",
-                    "instruction": question,
-                    "input": "",
-                    "output": answer,
-                    "chunk_id": chunk.chunk_id,
-                    "source": chunk.source,
-                    "section": chunk.section,
-                }
-            )
+            records.append(qa_record(chunk, f"{chunk.chunk_id}-{number}", question, answer))
             counts.pairs_written += 1
         done.add(chunk.chunk_id)
         counts.chunks_processed += 1
@@ -329,10 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
     try:
-        if args.config:
-            config = load_config(SelfInstructConfig, args.config, overrides)
-        else:
-            config = SelfInstructConfig(**overrides)
+        config = load_config(SelfInstructConfig, args.config, overrides)
         if not config.index:
             parser.error("--index is required")
         summary = generate(config)

@@ -290,11 +290,19 @@ def generation_rows(rows: Sequence[dict[str, Any]], limit: int) -> list[dict[str
     return answerable[:n_answer] + refusals[: limit - n_answer]
 
 
-def _layer_kwargs(config: SFTConfig, model: Any) -> dict[str, Any]:
-    if config.lora_layers <= 0:
-        return {}
-    total = int(model.config.num_hidden_layers)
-    return {"layers_to_transform": list(range(max(total - config.lora_layers, 0), total))}
+def _lora_args(config: SFTConfig, model: Any) -> dict[str, Any]:
+    """The adapter settings both backends take (unsloth's get_peft_model, peft's LoraConfig)."""
+    args: dict[str, Any] = {
+        "r": config.lora_r,
+        "lora_alpha": config.lora_alpha,
+        "lora_dropout": config.lora_dropout,
+        "target_modules": list(config.target_modules),
+        "bias": "none",
+    }
+    if config.lora_layers > 0:
+        total = int(model.config.num_hidden_layers)
+        args["layers_to_transform"] = list(range(max(total - config.lora_layers, 0), total))
+    return args
 
 
 def _load(config: SFTConfig, backend: str, base: Path) -> tuple[Any, Any]:
@@ -312,12 +320,7 @@ def _load(config: SFTConfig, backend: str, base: Path) -> tuple[Any, Any]:
         )
         model = FastLanguageModel.get_peft_model(
             model,
-            **_layer_kwargs(config, model),
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=list(config.target_modules),
-            bias="none",
+            **_lora_args(config, model),
             use_gradient_checkpointing="unsloth",
             random_state=config.seed,
         )
@@ -357,16 +360,9 @@ def _load(config: SFTConfig, backend: str, base: Path) -> tuple[Any, Any]:
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
-    lora = LoraConfig(
-        **_layer_kwargs(config, model),
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules),
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, lora), tokenizer
+    return get_peft_model(
+        model, LoraConfig(**_lora_args(config, model), task_type="CAUSAL_LM")
+    ), tokenizer
 
 
 def split_held_out(config: SFTConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from fnrag.e5convert import publish_dir
 from fnrag.errors import FnragError, missing_extra
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -46,6 +47,10 @@ def find_smollm2_gguf() -> Path:
     return path
 
 
+def _complete(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+
+
 def prepare_smollm2(dest: str | Path | None = None) -> Path:
     """Return a plain HF folder (config, safetensors, tokenizer) of SmolLM2-135M-Instruct.
 
@@ -54,7 +59,7 @@ def prepare_smollm2(dest: str | Path | None = None) -> Path:
     so an interrupted build never leaves a half folder behind.
     """
     target = Path(dest) if dest else default_cache_dir() / "smollm2-135m-instruct"
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+    if _complete(target):
         return target
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -86,9 +91,7 @@ def prepare_smollm2(dest: str | Path | None = None) -> Path:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        publish_dir(tmp, target, marker_ok=_complete)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,11 +1,16 @@
-"""Small text measures used by several steps: n-gram similarity, grounding, answer format."""
+"""Small text measures used by several steps: n-gram similarity, grounding, answer format,
+and the Q/A record every step passes on."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-# Same marker grammar as fnrag.citations: [1], [1, 2] (and [1][2] as two markers).
-CITATION = re.compile(r"\[\s*(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*\]")
+from fnrag.citations import MARKER_RE
+from fnrag.types import Chunk
+
+# The inference marker grammar: [1], [1, 2] (and [1][2] as two markers).
+CITATION = MARKER_RE
 _TOKEN = re.compile(r"[0-9A-Za-z가-힣]+")
 # Trailing particles/endings stripped before looking a token up in the passage, so that
 # "금융회사등은" in an answer counts as present when the passage says "금융회사등의".
@@ -106,3 +111,16 @@ def is_valid_format(answer: str, n_passages: int, refusal: str) -> bool:
         return True
     markers = cited_numbers(text)
     return bool(markers) and all(1 <= m <= n_passages for m in markers)
+
+
+def qa_record(chunk: Chunk, record_id: str, question: str, answer: str) -> dict[str, Any]:
+    """An Alpaca Q/A line grounded in ``chunk``: what review and build_sft read."""
+    return {
+        "id": record_id,
+        "instruction": question,
+        "input": "",
+        "output": answer,
+        "chunk_id": chunk.chunk_id,
+        "source": chunk.source,
+        "section": chunk.section,
+    }
