@@ -45,9 +45,27 @@ def test_ratio_table_pairs_variants_by_shape(bench: ModuleType) -> None:
         "unsloth-bf16": {"2048x2": {"tokens_per_s": 1.0, "peak_mem_gib": 1.0}},
     }
     ratios = bench.ratio_table(results)
-    assert ratios["4bit 2048x2"] == pytest.approx(
-        {"tokens_per_s_ratio": 1.8, "peak_mem_ratio": 0.6}
-    )
+    assert ratios["4bit 2048x2"]["tokens_per_s_ratio"] == pytest.approx(1.8)
+    assert ratios["4bit 2048x2"]["peak_mem_ratio"] == pytest.approx(0.6)
+    assert ratios["4bit 2048x2"]["meets_target"] is True  # the bounds are inclusive
     # A baseline that ran out of memory is reported as such, not as a ratio.
     assert ratios["4bit 8192x4"] == {"peft": "out of GPU memory"}
     assert ratios["bf16 2048x2"] == {"peft": "not run"}
+
+
+@pytest.mark.parametrize(
+    ("unsloth_tokens", "unsloth_mem", "meets"),
+    [
+        (9400.0, 5.4, True),  # 1.88x faster, 0.54x memory
+        (9400.0, 6.2, False),  # fast enough, too much memory
+        (8850.0, 5.4, False),  # little enough memory, 1.77x is too slow
+    ],
+)
+def test_target_needs_speed_and_memory_at_one_shape(
+    bench: ModuleType, unsloth_tokens: float, unsloth_mem: float, meets: bool
+) -> None:
+    results = {
+        "peft-4bit": {"2048x4": {"tokens_per_s": 5000.0, "peak_mem_gib": 10.0}},
+        "unsloth-4bit": {"2048x4": {"tokens_per_s": unsloth_tokens, "peak_mem_gib": unsloth_mem}},
+    }
+    assert bench.ratio_table(results)["4bit 2048x4"]["meets_target"] is meets
