@@ -468,3 +468,14 @@ def test_sweep_compares_and_picks_by_criterion(tmp_path: Path) -> None:
     assert result["best"]["run"] == top["run"]
     table = (tmp_path / "sweep" / "sweep.md").read_text(encoding="utf-8")
     assert "**best**" in table and result["criterion"] in table
+
+
+def test_training_caches_under_fnrag_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The README documents one variable for fnrag's caches; SmolLM2 and the GGUF converter
+    # must follow it like the embedding models do, not fall back to ~/.cache.
+    from training.get_converter import converter_dir
+    from training.smollm import default_cache_dir
+
+    monkeypatch.setenv("FNRAG_HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home"
+    assert converter_dir().parent == tmp_path / "home"

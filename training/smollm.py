@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from fnrag.e5convert import publish_dir
+from fnrag.embeddings import fnrag_home
 from fnrag.errors import FnragError, missing_extra
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -23,8 +24,12 @@ GGUF_ENV = "FNRAG_SMOLLM2_GGUF"
 
 
 def default_cache_dir() -> Path:
-    """Where prepared models live: ``$FNRAG_CACHE`` or ``~/.cache/fnrag``."""
-    return Path(os.environ.get("FNRAG_CACHE", Path.home() / ".cache" / "fnrag"))
+    """Where prepared models live: fnrag's own home, ``$FNRAG_HOME`` or ``~/.cache/fnrag``.
+
+    The same folder as the embedding models, so one variable moves everything fnrag caches
+    (a bank's read-only home directory is the usual reason to set it).
+    """
+    return fnrag_home()
 
 
 def find_smollm2_gguf() -> Path:
