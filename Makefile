@@ -18,7 +18,7 @@ format:
 	ruff check --fix fnrag training tests benchmarks
 
 typecheck:
-	mypy fnrag
+	mypy fnrag training
 
 sample:
 	fnrag build-index && fnrag search "실명확인을 생략할 수 있는 거래는?"

@@ -391,7 +391,7 @@ def split_held_out(config: SFTConfig) -> tuple[list[dict[str, Any]], list[dict[s
 def _response_trainer(base: Any) -> Any:
     """trl's SFTTrainer with :func:`response_loss` (unsloth keeps its own patched loss)."""
 
-    class ResponseOnlySFTTrainer(base):  # type: ignore[misc, valid-type]
+    class ResponseOnlySFTTrainer(base):
         def compute_loss(
             self,
             model: Any,
