@@ -274,3 +274,25 @@ def test_real_corpus_statutes_extractive(shared_corpus: Path, tmp_path: Path) ->
     for citation in answer.citations:
         assert citation.quote in answer.passages[citation.n - 1].text
     assert assistant.ask("오늘 점심 메뉴 추천해 줘").refused
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [[], ["--stream"], ["--json"]], ids=["human", "stream", "json"])
+def test_cli_batch_reports_a_bad_line_and_answers_the_rest(
+    sample_index: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mode: list[str],
+) -> None:
+    import io
+
+    from fnrag.cli import main
+
+    too_long = "실명확인" * (MAX_QUESTION_CHARS // 4 + 1)
+    batch = f"오늘 점심 메뉴 추천해 줘\n{too_long}\n주식 투자 잘하는 법 알려줘\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(batch))
+    assert main(["ask", "--index", str(sample_index), *mode]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("fnrag: error: line 2: ")
+    # Both good lines were answered (here: refused as out of scope), streaming or not.
+    assert captured.out.count(REFUSAL_SENTENCE) == 2

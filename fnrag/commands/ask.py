@@ -89,25 +89,16 @@ def run(args: argparse.Namespace) -> int:
     for number, question in enumerate(_questions(args)):
         if many and not args.json and number:
             print_line("")
-        if args.stream and not args.json:
-            streamed: list[str] = []
+        streaming = args.stream and not args.json
+        streamed: list[str] = []
 
-            def echo(piece: str, streamed: list[str] = streamed) -> None:
-                streamed.append(piece)
-                sys.stdout.write(piece)
-                sys.stdout.flush()
+        def echo(piece: str, streamed: list[str] = streamed) -> None:
+            streamed.append(piece)
+            sys.stdout.write(piece)
+            sys.stdout.flush()
 
-            answer = assistant.ask(question, on_text=echo)
-            if streamed:
-                sys.stdout.write("\n")
-            # Verification may have removed markers or refused: then show the final text.
-            changed = "".join(streamed).strip() != answer.text
-            if changed:
-                print_line("검증 후 답변:")
-            _show(answer, with_text=changed)
-            continue
         try:
-            answer = assistant.ask(question)
+            answer = assistant.ask(question, on_text=echo if streaming else None)
         except InputError as error:
             if not many:
                 raise
@@ -117,6 +108,14 @@ def run(args: argparse.Namespace) -> int:
             continue
         if args.json:
             print_line(json.dumps(answer.to_json(), ensure_ascii=False))
+        elif streaming:
+            if streamed:
+                sys.stdout.write("\n")
+            # Verification may have removed markers or refused: then show the final text.
+            changed = "".join(streamed).strip() != answer.text
+            if changed:
+                print_line("검증 후 답변:")
+            _show(answer, with_text=changed)
         else:
             _show(answer)
     return status
