@@ -50,7 +50,7 @@ def _config(tmp_path: Path, rows: list[dict[str, Any]], fraction: float = 0.12) 
 def test_split_holds_out_both_kinds_when_it_can(
     tmp_path: Path, answerable: int, refusals: int
 ) -> None:
-    from training.sft import is_refusal_row, split_held_out
+    from training.heldout import is_refusal_row, split_held_out
 
     train, held = split_held_out(_config(tmp_path, _rows(answerable, refusals)))
     assert len(train) + len(held) == answerable + refusals
@@ -66,7 +66,7 @@ def test_split_holds_out_both_kinds_when_it_can(
 
 
 def test_split_is_reproducible_per_seed(tmp_path: Path) -> None:
-    from training.sft import split_held_out
+    from training.heldout import split_held_out
 
     config = _config(tmp_path, _rows(30, 6))
     assert [r["id"] for r in split_held_out(config)[1]] == [
@@ -75,7 +75,7 @@ def test_split_is_reproducible_per_seed(tmp_path: Path) -> None:
 
 
 def test_split_refuses_to_hold_out_everything(tmp_path: Path) -> None:
-    from training.sft import split_held_out
+    from training.heldout import split_held_out
 
     with pytest.raises(InputError, match="too few rows"):
         split_held_out(_config(tmp_path, _rows(1, 0), fraction=1.0))
@@ -88,7 +88,7 @@ def test_split_refuses_to_hold_out_everything(tmp_path: Path) -> None:
 def test_generated_rows_include_refusal_targets(
     answerable: int, refusals: int, limit: int, want_refusals: int
 ) -> None:
-    from training.sft import generation_rows, is_refusal_row
+    from training.heldout import generation_rows, is_refusal_row
 
     rows = generation_rows(_rows(answerable, refusals), limit)
     assert len(rows) == (limit or answerable + refusals)
@@ -106,7 +106,7 @@ def test_generated_rows_include_refusal_targets(
 def test_source_citation_counts_the_passage_holding_the_answer(
     generated: list[str], source: list[int], cites: float
 ) -> None:
-    from training.sft import source_citation
+    from training.heldout import source_citation
     from training.textutil import cited_numbers, is_valid_format
 
     samples = []
@@ -128,7 +128,7 @@ def test_source_citation_counts_the_passage_holding_the_answer(
 
 
 def test_source_citation_is_undefined_without_answerable_samples() -> None:
-    from training.sft import source_citation
+    from training.heldout import source_citation
 
     assert source_citation([{"source_position": None, "n_passages": 2}]) == (None, None)
 

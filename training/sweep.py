@@ -30,7 +30,8 @@ from typing import Any
 
 from fnrag.errors import FnragError, InputError
 from training.config import atomic_write_text, load_config, opt, read_jsonl, write_json, write_jsonl
-from training.sft import SFTConfig, split_held_out
+from training.heldout import split_held_out
+from training.sft import SFTConfig
 
 CRITERION = (
     "max decision_accuracy_after, then max source_citation_after, then max format_rate_after, "
