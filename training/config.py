@@ -78,11 +78,16 @@ def config_help(cls: type) -> str:
     return "\n".join(lines)
 
 
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
-    """Write ``text`` to a temp file beside ``path`` and rename it into place."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path`` (parents created) and rename it into place."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_file_atomic(target, text.encode(encoding))
+    write_file_atomic(target, data)
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to a temp file beside ``path`` and rename it into place."""
+    atomic_write_bytes(path, text.encode(encoding))
 
 
 def write_json(path: str | Path, data: Any) -> None:

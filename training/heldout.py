@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fnrag.errors import InputError
+from fnrag.prompts import REFUSAL_SENTENCE
 from training.config import read_jsonl
 from training.textutil import cited_numbers, is_valid_format
 
@@ -23,8 +24,6 @@ def format_rate(
 ) -> tuple[float, list[dict[str, Any]]]:
     """Share of generated answers that cite only valid [n] or are exactly the refusal."""
     import torch
-
-    from fnrag.prompts import REFUSAL_SENTENCE
 
     model.eval()
     tokenizer.padding_side = "left"
@@ -74,8 +73,6 @@ def sample_share(samples: Sequence[dict[str, Any]], key: str) -> float:
 
 
 def is_refusal_row(row: dict[str, Any]) -> bool:
-    from fnrag.prompts import REFUSAL_SENTENCE
-
     return bool(row.get("refusal")) or row.get("completion") == REFUSAL_SENTENCE
 
 

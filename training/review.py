@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fnrag.errors import FnragError, InputError, missing_extra
-from fnrag.store import write_file_atomic
-from training.config import atomic_write_text, read_jsonl, write_jsonl
+from training.config import atomic_write_bytes, atomic_write_text, read_jsonl, write_jsonl
 
 COLUMNS = ("id", "question", "answer", "source_section", "chunk_id", "decision", "comment")
 DECISIONS = ("accept", "edit", "reject")
@@ -128,11 +127,9 @@ def _write_xlsx(path: str | Path, rows: list[list[str]]) -> None:
     sheet.add_data_validation(choices)
     decision_column = openpyxl.utils.get_column_letter(COLUMNS.index("decision") + 1)
     choices.add(f"{decision_column}2:{decision_column}{max(2, len(rows) + 1)}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     book.save(buffer)
-    write_file_atomic(target, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def export_sheet(qa: str | Path, sheet_path: str | Path) -> int:
