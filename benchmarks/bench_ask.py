@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from refusal_questions import IN_SCOPE, OFF_TOPIC
 
-from fnrag.api import Answer, Assistant
+from fnrag.answering.assistant import Answer, Assistant
 from fnrag.evaluation.metrics import GoldRef, is_gold
 from fnrag.evaluation.qa import load_qa
 

@@ -66,7 +66,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    from fnrag.embeddings import load_embedder
+    from fnrag.embedders.factory import load_embedder
 
     texts, origin = passages(args.n, args.chars)
     print(

@@ -22,7 +22,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from pii_samples import covered, lookalike_samples, pii_samples  # noqa: E402
 
-from fnrag.pii import mask_pii  # noqa: E402
+from fnrag.answering.pii import mask_pii  # noqa: E402
 
 
 def main() -> int:

@@ -26,13 +26,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from fnrag.embeddings import load_embedder  # noqa: E402
+from fnrag.embedders.factory import load_embedder  # noqa: E402
 from fnrag.evaluation.baseline import WhitespaceBM25, build_quickstart  # noqa: E402
 from fnrag.evaluation.metrics import percentile  # noqa: E402
 from fnrag.evaluation.qa import load_qa  # noqa: E402
 from fnrag.evaluation.runner import evaluate_retrieval  # noqa: E402
-from fnrag.fusion import reciprocal_rank_fusion  # noqa: E402
-from fnrag.index import build_index, load_index  # noqa: E402
+from fnrag.index.build import build_index  # noqa: E402
+from fnrag.index.fusion import reciprocal_rank_fusion  # noqa: E402
+from fnrag.index.search import load_index  # noqa: E402
 from fnrag.types import Hit  # noqa: E402
 
 FILES = (
@@ -84,7 +85,7 @@ def cold_search_seconds(index_dir: Path, query: str, runs: int = 3) -> float:
 # benchmark, with two models loaded), while VmHWM is the new process's own peak.
 SERVE = """
 import sys
-from fnrag.index import load_index
+from fnrag.index.search import load_index  # noqa: E402
 index = load_index(sys.argv[1])
 questions = sys.argv[2:]
 for _ in range(10):

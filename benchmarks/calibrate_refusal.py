@@ -1,4 +1,4 @@
-"""Calibrate the weak-evidence refusal thresholds of ``fnrag.refusal``.
+"""Calibrate the weak-evidence refusal thresholds of ``fnrag.answering.refusal``.
 
 Usage::
 
@@ -21,15 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from refusal_questions import IN_SCOPE, OFF_TOPIC
 
-from fnrag.index import load_index
-from fnrag.lexical import tokenize
-from fnrag.refusal import (
-    Evidence,
-    RefusalPolicy,
-    ScopeScorer,
-    measure,
-    with_scope,
-)
+from fnrag.answering.refusal import Evidence, RefusalPolicy, ScopeScorer, measure, with_scope
+from fnrag.index.search import load_index
+from fnrag.korean.tokens import tokenize
 
 
 def features(index: object, questions: list[str], k: int = 5) -> list[Evidence]:

@@ -50,8 +50,8 @@ EXTRA = """---
 
 
 def answers(index_dir: Path) -> tuple:  # type: ignore[type-arg]
-    from fnrag.api import Assistant
-    from fnrag.index import load_index
+    from fnrag.answering.assistant import Assistant
+    from fnrag.index.search import load_index
 
     index = load_index(index_dir)
     hits = tuple(

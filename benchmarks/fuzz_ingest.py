@@ -38,7 +38,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from fnrag.chunking import chunk_document  # noqa: E402
 from fnrag.errors import FnragError  # noqa: E402
-from fnrag.ingest import load_document  # noqa: E402
+from fnrag.ingest.sources import load_document  # noqa: E402
 
 PDF_TOKENS = [
     b"obj",

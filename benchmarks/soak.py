@@ -61,8 +61,10 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from fnrag.api import Assistant
-    from fnrag.index import build_index, load_index, sample_corpus_dir
+    from fnrag.answering.assistant import Assistant
+    from fnrag.index.build import build_index
+    from fnrag.index.search import load_index
+    from fnrag.paths import sample_corpus_dir
 
     # Logging on (as in production) but to nowhere, so the log path is exercised.
     logging.getLogger("fnrag").addHandler(logging.NullHandler())

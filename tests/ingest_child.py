@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
 def ingest(path: Path) -> dict[str, object]:
     from fnrag.chunking import chunk_document
     from fnrag.errors import FnragError
-    from fnrag.ingest import load_document
+    from fnrag.ingest.sources import load_document
 
     try:
         document = load_document(path, path.name)

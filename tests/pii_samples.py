@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from fnrag import pii
+from fnrag.answering import pii
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from ask_fixtures import LAW, make_hit, sample_hits
 
-from fnrag.api import MAX_QUESTION_CHARS, Answer, Assistant, ask
+from fnrag.answering.assistant import Answer, Assistant, ask
+from fnrag.answering.refusal import Evidence, RefusalPolicy, measure
 from fnrag.errors import InputError
 from fnrag.generators.base import Generation
 from fnrag.prompts import REFUSAL_SENTENCE
-from fnrag.refusal import Evidence, RefusalPolicy, measure
-from fnrag.types import Hit
+from fnrag.types import MAX_QUESTION_CHARS, Hit
 
 
 class ListIndex:
@@ -192,7 +192,7 @@ def sample_index(tmp_path: Path, sample_corpus: Path) -> Path:
 
 @pytest.mark.slow
 def test_real_index_extractive(sample_index: Path) -> None:
-    from fnrag.index import load_index
+    from fnrag.index.search import load_index
 
     index = load_index(sample_index)
     assistant = Assistant(index)
@@ -236,7 +236,7 @@ def test_cli_human_json_and_stdin(
     import io
 
     from fnrag.cli import main
-    from fnrag.index import load_index
+    from fnrag.index.search import load_index
 
     chunk = load_index(sample_index).chunks[0]
     question = f"{chunk.section.split('>')[-1].strip()}에 대해 알려 주세요"
@@ -258,7 +258,7 @@ def test_cli_human_json_and_stdin(
 @pytest.mark.slow
 @pytest.mark.corpus
 def test_real_corpus_statutes_extractive(shared_corpus: Path, tmp_path: Path) -> None:
-    from fnrag.index import build_index
+    from fnrag.index.build import build_index
 
     laws = shared_corpus / "laws"
     build_index(

@@ -3,80 +3,29 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 from ask_fixtures import sample_hits
+from llama_server import LlamaServer, require_server_extra
 from test_api import ListIndex
 from test_generators import smollm2_gguf
 
-from fnrag.api import Assistant
+from fnrag.answering.assistant import Assistant
 from fnrag.prompts import REFUSAL_SENTENCE
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        import llama_cpp.server  # noqa: F401
-    except ImportError as error:
-        pytest.skip(
-            f"llama-cpp-python[server] is not installed ({error}); "
-            "pip install 'llama-cpp-python[server]'"
-        )
-    gguf = smollm2_gguf()
-    port = _free_port()
+    require_server_extra()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(gguf),
-                "--model_alias",
-                "smol",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "2048",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    running = LlamaServer(smollm2_gguf(), "smol", log, n_ctx=2048)
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("llama_cpp.server did not start within 90 s")
-        yield f"http://127.0.0.1:{port}/v1"
+        yield running.wait_ready()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        running.stop()
 
 
 def _recording_client(bodies: list[dict]) -> object:

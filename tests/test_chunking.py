@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fnrag.chunking import chunk_document
-from fnrag.ingest import collect_sources, load_document
+from fnrag.ingest.sources import collect_sources, load_document
 from fnrag.types import Chunk, Document
 from tests.conftest import REAL_CORPUS_FILES
 

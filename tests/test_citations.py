@@ -5,16 +5,15 @@ from ask_fixtures import sample_hits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fnrag.citations import (
+from fnrag.answering.citations import (
     best_quote,
     cited_numbers,
     find_quotes,
     locate,
     parse_markers,
-    split_sentences,
-    strip_markers,
     verify_citations,
 )
+from fnrag.text import split_sentences, strip_markers
 
 
 @pytest.mark.parametrize(

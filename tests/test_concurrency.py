@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fnrag.api import Assistant
-from fnrag.index import build_index, load_index, sample_corpus_dir
+from fnrag.answering.assistant import Assistant
+from fnrag.index.build import build_index
+from fnrag.index.search import load_index
+from fnrag.paths import sample_corpus_dir
 
 QUESTIONS = [
     "실명확인을 생략할 수 있는 거래는?",

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fnrag import e5convert
-from fnrag.embeddings import HashingEmbedder, load_embedder
+from fnrag.embedders import e5convert
+from fnrag.embedders.factory import load_embedder
+from fnrag.embedders.hashing import HashingEmbedder
 from fnrag.errors import FnragError, InputError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def test_hashing_is_stable_across_processes() -> None:
     # blake2b, not Python's salted hash(): an index built in one process must be
     # searchable from another.
     code = (
-        "from fnrag.embeddings import HashingEmbedder;"
+        "from fnrag.embedders.hashing import HashingEmbedder;"
         "import json;print(json.dumps(HashingEmbedder().encode_queries(['실명확인'])[0].tolist()))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "random", "PYTHONPATH": str(REPO)}
@@ -202,7 +203,7 @@ def test_identity_is_stable_across_loads(offline_home: Path) -> None:
 
 @pytest.mark.slow
 def test_local_sentence_transformers_folder(offline_home: Path) -> None:
-    from fnrag.embeddings import default_model_dir, ensure_default_model
+    from fnrag.embedders.factory import default_model_dir, ensure_default_model
 
     ensure_default_model()
     folder = str(default_model_dir())
@@ -222,7 +223,7 @@ def test_local_sentence_transformers_folder(offline_home: Path) -> None:
 
 @pytest.mark.slow
 def test_two_processes_converting_at_once_both_succeed(tmp_path: Path) -> None:
-    code = "from fnrag.embeddings import ensure_default_model;print(ensure_default_model())"
+    code = "from fnrag.embedders.factory import ensure_default_model;print(ensure_default_model())"
     env = {**os.environ, "FNRAG_HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
     procs = [
         subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)

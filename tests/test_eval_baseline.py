@@ -85,7 +85,7 @@ def test_quickstart_reads_pdf_page_by_page(tmp_path: Path) -> None:
 
 
 def test_build_quickstart_searches_with_the_given_embedder(tmp_path: Path) -> None:
-    from fnrag.embeddings import load_embedder
+    from fnrag.embedders.factory import load_embedder
 
     path = tmp_path / "안내서.txt"
     path.write_text("\n\n".join(s * 25 for s in SENTENCES), encoding="utf-8")

@@ -167,7 +167,7 @@ def assert_json_shape(data: dict, modes: tuple[str, ...]) -> None:
 def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """A one-file guide indexed with the fast hashing embedder; cwd = tmp_path so the
     index records the source as ``docs/안내서.md``."""
-    from fnrag.index import build_index
+    from fnrag.index.build import build_index
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "docs").mkdir()
@@ -177,7 +177,7 @@ def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
 
 
 def test_eval_json_equals_independent_scores(tiny: tuple[Path, Path], capsys: Any) -> None:
-    from fnrag.index import load_index
+    from fnrag.index.search import load_index
 
     index_dir, qa = tiny
     status, out, _ = run_cli(
@@ -237,8 +237,8 @@ def test_eval_writes_report_chart_and_results(
 
 
 def test_eval_answer_metrics_match_a_rescoring(tiny: tuple[Path, Path], capsys: Any) -> None:
-    from fnrag.api import Assistant
-    from fnrag.index import load_index
+    from fnrag.answering.assistant import Assistant
+    from fnrag.index.search import load_index
 
     index_dir, qa = tiny
     status, out, _ = run_cli(
@@ -284,7 +284,7 @@ def test_eval_answer_metrics_match_a_rescoring(tiny: tuple[Path, Path], capsys: 
 
 
 def test_eval_langchain_baseline_rows(tiny: tuple[Path, Path], capsys: Any) -> None:
-    from fnrag.embeddings import load_embedder
+    from fnrag.embedders.factory import load_embedder
     from fnrag.evaluation.baseline import WhitespaceBM25, build_quickstart
 
     index_dir, qa = tiny
@@ -383,7 +383,8 @@ def sample_qa_items(sample_dir: Path) -> list[dict]:
 
 
 def sample_eval(tmp_path: Path, sample_corpus: Path, embedder: str, capsys: Any) -> None:
-    from fnrag.index import build_index, load_index
+    from fnrag.index.build import build_index
+    from fnrag.index.search import load_index
 
     qa_items = sample_qa_items(sample_corpus)
     build_index([str(sample_corpus)], tmp_path / "idx", embedder=embedder)
@@ -428,7 +429,8 @@ def test_eval_sample_guide_default_embedder(
 @pytest.mark.slow
 @pytest.mark.corpus
 def test_eval_real_corpus_dev_qa(shared_corpus: Path, tmp_path: Path, capsys: Any) -> None:
-    from fnrag.index import build_index, load_index
+    from fnrag.index.build import build_index
+    from fnrag.index.search import load_index
 
     build_index([str(shared_corpus / f) for f in REAL_CORPUS_FILES], tmp_path / "idx")
     qa_path = shared_corpus / "dev_qa.jsonl"

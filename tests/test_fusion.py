@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fnrag.fusion import (
+from fnrag.index.fusion import (
     collapse_overlaps,
     convex_fusion,
     min_max,

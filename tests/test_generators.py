@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ask_fixtures import LAW, make_hit, sample_hits
 
-from fnrag.citations import verify_citations
+from fnrag.answering.citations import verify_citations
 from fnrag.errors import InputError
 from fnrag.generators import GENERATOR_NAMES, Generation, Generator, get_generator
 from fnrag.prompts import REFUSAL_SENTENCE, build_prompt

@@ -135,8 +135,10 @@ def wall_clock_guard(seconds: int = 60) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from fnrag.api import Assistant
-    from fnrag.index import build_index, load_index, sample_corpus_dir
+    from fnrag.answering.assistant import Assistant
+    from fnrag.index.build import build_index
+    from fnrag.index.search import load_index
+    from fnrag.paths import sample_corpus_dir
 
     out = tmp_path_factory.mktemp("hostile-index")
     build_index([sample_corpus_dir()], out, embedder="hashing")
@@ -217,7 +219,7 @@ def test_fuzzer_found_pdfs_give_a_clean_ingest_error(path: Path) -> None:
     # Self-referencing page trees and oversized declared streams once escaped as
     # pypdf's LimitReachedError; NotImplementedError for foreign encryption too.
     from fnrag.errors import IngestError
-    from fnrag.ingest import load_document
+    from fnrag.ingest.sources import load_document
 
     with pytest.raises(IngestError, match="PDF"):
         load_document(path, path.name)

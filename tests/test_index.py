@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from fnrag import store
 from fnrag.errors import (
     EmbedderMismatchError,
     FnragError,
@@ -24,7 +23,9 @@ from fnrag.errors import (
     IndexNotFoundError,
     InputError,
 )
-from fnrag.index import build_index, load_index
+from fnrag.index import store
+from fnrag.index.build import build_index
+from fnrag.index.search import load_index
 
 LAW = """---
 제목: 시험용 실명거래법

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from fnrag import store
 from fnrag.errors import EmbedderMismatchError, IndexFormatError, IndexNotFoundError
-from fnrag.index import build_index, load_index, sample_corpus_dir
+from fnrag.index import store
+from fnrag.index.build import build_index
+from fnrag.index.search import load_index
+from fnrag.paths import sample_corpus_dir
 
 
 @pytest.fixture(scope="module")

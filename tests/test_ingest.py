@@ -11,7 +11,7 @@ import pytest
 
 from fnrag.chunking import chunk_document
 from fnrag.errors import IngestError
-from fnrag.ingest import collect_sources, load_document
+from fnrag.ingest.sources import collect_sources, load_document
 
 HEADER = "샘플 금융실명 업무해설 · 내부 교육용"
 BODY = [
@@ -217,7 +217,7 @@ def test_not_a_pdf(tmp_path: Path) -> None:
 
 
 def test_pdf_page_guard(tmp_path: Path) -> None:
-    from fnrag.pdf import extract_pdf
+    from fnrag.ingest.pdf import extract_pdf
 
     data = render_pdf(BODY)
     with pytest.raises(IngestError, match="split the PDF"):
@@ -274,7 +274,7 @@ def test_sample_corpus_collects_without_readme(sample_corpus: Path) -> None:
 def test_decomposed_hangul_markdown_is_read_as_composed(tmp_path) -> None:
     import unicodedata
 
-    from fnrag.ingest import load_document
+    from fnrag.ingest.sources import load_document
 
     text = "# 실명확인 안내\n\n금융회사등은 거래자의 실지명의로 금융거래를 하여야 한다.\n"
     path = tmp_path / "nfd.md"

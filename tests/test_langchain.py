@@ -25,7 +25,7 @@ def test_retriever_returns_documents_with_provenance() -> None:
 
 
 def test_ask_runnable_returns_a_verified_answer() -> None:
-    from fnrag.api import Answer
+    from fnrag.answering.assistant import Answer
     from fnrag.integrations.langchain import ask_runnable
 
     runnable = ask_runnable(ListIndex(sample_hits()))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fnrag.lexical import BM25Index, special_tokens, tokenize
+from fnrag.index.bm25 import BM25Index
+from fnrag.korean.tokens import special_tokens, tokenize
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from fnrag.logs import log_ask, question_hash
-from fnrag.pii import mask_pii
+from fnrag.answering.logs import log_ask, question_hash
+from fnrag.answering.pii import mask_pii
 
 QUESTION = "주민등록번호 900101-1234568 인 고객의 계좌 110-123-456789 거래내역을 조회할 수 있나요?"
 
@@ -89,7 +89,7 @@ def test_assistant_log_describes_the_question_as_asked(caplog: pytest.LogCapture
     from ask_fixtures import sample_hits
     from test_api import ListIndex
 
-    from fnrag.api import Assistant
+    from fnrag.answering.assistant import Assistant
 
     question = "주민등록번호 900101-1234568 고객의 실명확인 방법은?"
     with caplog.at_level(logging.INFO, logger="fnrag"):

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 from pii_samples import covered, lookalike_samples, pii_samples, score
 
-from fnrag import pii
-from fnrag.pii import mask_pii
+from fnrag.answering import pii
+from fnrag.answering.pii import mask_pii
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fnrag.index import load_index
+from fnrag.index.search import load_index
 
 pytestmark = [pytest.mark.slow, pytest.mark.corpus]
 

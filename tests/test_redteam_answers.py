@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from ask_fixtures import make_hit
 
-from fnrag.api import Answer, Assistant
+from fnrag.answering.assistant import Answer, Assistant
 from fnrag.prompts import (
     ALPACA_PREAMBLE,
     ANSWER_RULES,
@@ -188,7 +188,8 @@ def _sources(root: Path, injected: bool) -> Path:
 @pytest.fixture(scope="module")
 def indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Assistant]:
     """Assistants over the injected index and over its instruction-free twin."""
-    from fnrag.index import build_index, load_index
+    from fnrag.index.build import build_index
+    from fnrag.index.search import load_index
 
     out: dict[str, Assistant] = {}
     for name, injected in (("injected", True), ("twin", False)):
@@ -201,7 +202,7 @@ def indexes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Assistant]:
 
 @pytest.fixture(scope="module")
 def clean(hashing_sample_index_dir: Path) -> Assistant:
-    from fnrag.index import load_index
+    from fnrag.index.search import load_index
 
     return Assistant(load_index(hashing_sample_index_dir), "extractive", log=False)
 

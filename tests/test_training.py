@@ -7,14 +7,13 @@ import csv
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from llama_server import LlamaServer, free_port, require_server_extra
 
 from fnrag.errors import GenerationError, InputError
 from training.selfinstruct import SelfInstructConfig, generate, parse_pairs
@@ -144,7 +143,7 @@ def test_review_rejects_unknown_decision_naming_the_row(tmp_path: Path) -> None:
 
 @pytest.fixture
 def sample_index(tmp_path: Path) -> Path:
-    from fnrag.index import build_index
+    from fnrag.index.build import build_index
 
     out = tmp_path / "index"
     build_index([REPO / "index" / "sample"], out, embedder="hashing")
@@ -152,7 +151,7 @@ def sample_index(tmp_path: Path) -> Path:
 
 
 def test_build_sft_uses_the_inference_prompt(tmp_path: Path, sample_index: Path) -> None:
-    from fnrag.index import load_index
+    from fnrag.index.search import load_index
     from fnrag.prompts import REFUSAL_SENTENCE, build_prompt
     from training.build_sft import BuildSFTConfig, build_sft, contains_answer, passages_for
     from training.config import read_jsonl, write_jsonl
@@ -191,7 +190,7 @@ def test_build_sft_uses_the_inference_prompt(tmp_path: Path, sample_index: Path)
 def test_selfinstruct_retries_then_fails_with_counts(tmp_path: Path) -> None:
     from fnrag.types import Chunk
 
-    port = _free_port()  # nothing listens here: a real connection error
+    port = free_port()  # nothing listens here: a real connection error
     config = SelfInstructConfig(
         out=str(tmp_path / "qa.jsonl"),
         base_url=f"http://127.0.0.1:{port}/v1",
@@ -207,62 +206,26 @@ def test_selfinstruct_retries_then_fails_with_counts(tmp_path: Path) -> None:
     assert delays == [0.5, 1.0]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def llama_server(request: pytest.FixtureRequest) -> Iterator[Callable[[Path, str], str]]:
+def llama_server(tmp_path: Path) -> Iterator[Callable[[Path, str], str]]:
     """Start llama-cpp-python's OpenAI-compatible server on a GGUF; yields a starter."""
-    pytest.importorskip("llama_cpp")
-    started: list[subprocess.Popen[bytes]] = []
+    require_server_extra()
+    started: list[LlamaServer] = []
 
     def start(model: Path, alias: str) -> str:
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(model),
-                "--model_alias",
-                alias,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "4096",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(proc)
-        import urllib.request
-
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-                return f"http://127.0.0.1:{port}/v1"
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail("llama_cpp.server exited during start")
-                time.sleep(0.5)
-        pytest.fail("llama_cpp.server did not start within 60 s")
+        server = LlamaServer(model, alias, tmp_path / f"server-{len(started)}.log", n_ctx=4096)
+        started.append(server)
+        return server.wait_ready(seconds=60)
 
     yield start
-    for proc in started:
-        proc.terminate()
-        proc.wait(timeout=30)
+    for server in started:
+        server.stop()
 
 
 @pytest.mark.slow
 @pytest.mark.server
 def test_selfinstruct_against_real_server(tmp_path: Path, sample_index: Path, llama_server) -> None:
-    from fnrag.index import load_index
+    from fnrag.index.search import load_index
     from training.config import read_jsonl
     from training.smollm import find_smollm2_gguf
 
@@ -316,7 +279,7 @@ def test_smoke_chain_trains_exports_and_serves(
     """seed Q/A → build_sft → LoRA on SmolLM2 → merge → GGUF → server → fnrag ask."""
     from safetensors.torch import load_file
 
-    from fnrag.index import load_index
+    from fnrag.index.search import load_index
     from training.build_sft import BuildSFTConfig, build_sft
     from training.config import load_config, write_jsonl
     from training.export import export

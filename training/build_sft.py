@@ -158,7 +158,7 @@ def build_examples(
 def build_sft(config: BuildSFTConfig, index: Any = None) -> dict[str, Any]:
     """Read ``config.qa``, write ``config.out``; returns counts."""
     if index is None:
-        from fnrag.index import load_index
+        from fnrag.index.search import load_index
 
         index = load_index(config.index)
     records = list(read_jsonl(config.qa))

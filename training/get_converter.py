@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from fnrag.e5convert import publish_dir
+from fnrag.embedders.e5convert import publish_dir
 from fnrag.errors import FnragError
 from training.smollm import default_cache_dir
 

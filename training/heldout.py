@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fnrag.errors import InputError
 from fnrag.prompts import REFUSAL_SENTENCE
-from training.config import read_jsonl
+from training.config import SFTConfig, read_jsonl
 from training.textutil import cited_numbers, is_valid_format
-
-if TYPE_CHECKING:
-    from training.sft import SFTConfig
 
 
 def format_rate(

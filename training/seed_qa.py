@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--limit", type=int, default=0, help="keep at most this many pairs (0 = all)"
     )
     args = parser.parse_args(argv)
-    from fnrag.index import load_index
+    from fnrag.index.search import load_index
 
     records = seed_pairs(load_index(args.index).chunks, args.per_chunk, args.max_answer_chars)
     if args.limit:

@@ -235,7 +235,7 @@ def generate(
 ) -> dict[str, Any]:
     """Run self-instruct over ``chunks`` (default: the index's), returning the summary."""
     if chunks is None:
-        from fnrag.index import load_index
+        from fnrag.index.search import load_index
 
         chunks = load_index(config.index).chunks
     out = Path(config.out)

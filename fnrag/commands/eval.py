@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from fnrag.evaluation.compare import GeneratorSpec, run_evaluation
     from fnrag.evaluation.qa import load_qa
     from fnrag.evaluation.report import render_markdown, write_report
-    from fnrag.index import default_index_dir, load_index
+    from fnrag.index.search import load_index
+    from fnrag.paths import default_index_dir
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes:

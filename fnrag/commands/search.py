@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fnrag.index import load_index
+    from fnrag.index.search import load_index
 
     hits = load_index(args.index).search(args.query, k=args.k, mode=args.mode)
     if args.json:

@@ -34,7 +34,7 @@ PDF_SUFFIXES = frozenset({".pdf"})
 
 
 class PassageEmbedder(Protocol):
-    """The part of ``fnrag.embeddings.Embedder`` the baseline uses."""
+    """The part of ``fnrag.embedders.Embedder`` the baseline uses."""
 
     def encode_passages(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray: ...
 

@@ -3,7 +3,7 @@
 Retrieval: each requested index mode, plus (``baseline="langchain"``) the
 LangChain quick-start and whitespace-BM25 baselines built over the same sources
 with the same embedder object. Answers: each generator with retrieval (through
-``fnrag.api.Assistant``) and closed-book (the same Alpaca prompt with no
+``fnrag.answering.assistant.Assistant``) and closed-book (the same Alpaca prompt with no
 passages) where that means something — the extractive generator only copies
 passage sentences, so its closed-book row is reported as n/a.
 """
@@ -163,7 +163,7 @@ def _evaluate_generator(
     by_id: dict[str, Chunk],
     bar: Any,
 ) -> list[runner.AskResult]:
-    from fnrag.api import Assistant
+    from fnrag.answering.assistant import Assistant
     from fnrag.generators import get_generator
 
     generator = get_generator(spec.name, **dict(spec.options))
@@ -212,7 +212,7 @@ class ClosedBookAnswer:
 
 def closed_book_answer(generator: Any, question: str) -> ClosedBookAnswer:
     """Ask ``generator`` the question with the RAG prompt but an empty passage list."""
-    from fnrag.citations import locate, parse_markers
+    from fnrag.answering.citations import locate, parse_markers
     from fnrag.prompts import REFUSAL_SENTENCE, build_prompt
 
     generation = generator.generate(build_prompt(question, []), question=question, passages=[])

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fnrag.evaluation.runner import ANSWER_METRICS, EvalReport
-from fnrag.store import write_file_atomic
+from fnrag.files import write_file_atomic
 
 RETRIEVAL_COLUMNS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10")
 ANSWER_HEADERS = {

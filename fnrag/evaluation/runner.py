@@ -231,7 +231,7 @@ def score_answers(records: Sequence[QuestionAnswer]) -> tuple[tuple[str, float |
 def judge_answer(
     item: QAItem, answer: Any, chunk_lookup: Callable[[str], Chunk | None]
 ) -> QuestionAnswer:
-    """Reduce an ``fnrag.api.Answer`` to a :class:`QuestionAnswer` (timing filled later)."""
+    """Reduce an ``fnrag.Answer`` to a :class:`QuestionAnswer` (timing filled later)."""
     passages = {h.chunk_id: h for h in (getattr(answer, "passages", None) or ())}
     cited: list[str] = []
     gold_flags: list[bool] = []
@@ -278,7 +278,7 @@ def _timings(raw: Any) -> tuple[tuple[str, float], ...]:
         if not isinstance(value, int | float) or isinstance(value, bool):
             continue
         name = str(key)
-        # fnrag.api.Timings counts milliseconds (retrieve_ms, …); keep seconds here.
+        # fnrag.answering.assistant.Timings counts milliseconds (retrieve_ms, …); keep seconds here.
         if name.endswith("_ms"):
             stages.append((name[:-3], float(value) / 1000))
         else:

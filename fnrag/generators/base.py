@@ -42,7 +42,7 @@ class Generator(Protocol):
     """Turns the Alpaca prompt (plus the question and passages it was built from) into text.
 
     Backends that can stream also define ``stream(prompt, *, question, passages)``
-    yielding text pieces; ``fnrag.api`` uses it when the caller asks to stream.
+    yielding text pieces; ``fnrag.answering.assistant`` uses it when the caller asks to stream.
     """
 
     name: str

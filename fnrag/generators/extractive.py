@@ -1,7 +1,7 @@
 """The default generator: no model, picks passage sentences that answer the question.
 
 Each candidate sentence is scored by the share of the question's content
-morphemes (``fnrag.lexical.tokenize``) it contains, plus credit for morphemes
+morphemes (``fnrag.korean.tokens.tokenize``) it contains, plus credit for morphemes
 found only in its section heading (article titles often name the topic the
 sentence does not repeat), discounted by the passage's rank. The best
 1–3 sentences become the answer, each followed by its passage number.
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from fnrag.citations import split_sentences
 from fnrag.generators.base import Generation
 from fnrag.prompts import REFUSAL_SENTENCE
+from fnrag.text import split_sentences
 from fnrag.types import Hit
 
 # Markdown and amendment noise that is not part of the answer's wording.
@@ -83,7 +83,7 @@ class ExtractiveGenerator:
 
     def select(self, question: str, passages: Sequence[Hit]) -> list[_Candidate]:
         """The sentences the answer will consist of, best first."""
-        from fnrag.retrieval import plan_query
+        from fnrag.index.plan import plan_query
 
         # The retrieval plan's terms: the question's own words at full weight plus
         # the statutes' words for practitioner terms (거래내역 → 거래정보등) at less.
@@ -147,8 +147,8 @@ def _squeeze(text: str) -> str:
 @lru_cache(maxsize=8192)
 def _sentences(text: str) -> tuple[str, ...]:
     """Candidate answer sentences of a passage (cached: passages recur across questions)."""
-    from fnrag.citations import strip_markers
     from fnrag.safety import looks_like_injection, sanitize_passage
+    from fnrag.text import strip_markers
 
     raw = _AMENDMENT.sub("", text)
     # A paragraph holding an instruction or a control token is attacker-written as

@@ -25,7 +25,7 @@ except ImportError as error:  # pragma: no cover - exercised by faking the impor
     raise missing_extra("langchain-core", "langchain") from error
 
 if TYPE_CHECKING:
-    from fnrag.api import Answer
+    from fnrag.answering.assistant import Answer
 
 
 def hit_to_document(hit: Hit) -> Document:
@@ -57,7 +57,7 @@ class FnragRetriever(BaseRetriever):
     @classmethod
     def from_index(cls, index: Any = None, k: int = 5, mode: str = "hybrid") -> FnragRetriever:
         """Open ``index`` (a path, None for the default, or a loaded Index)."""
-        from fnrag.api import _load
+        from fnrag.answering.assistant import _load
 
         return cls(index=_load(index), k=k, mode=mode)
 
@@ -74,7 +74,7 @@ def ask_runnable(
 
     The ``Assistant`` is built once, so the index and model stay loaded across calls.
     """
-    from fnrag.api import Assistant
+    from fnrag.answering.assistant import Assistant
 
     assistant = Assistant(index, generator, k=k, **options)
 

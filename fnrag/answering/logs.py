@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fnrag.pii import MaskedText, mask_pii
+from fnrag.answering.pii import MaskedText, mask_pii
 
 LOGGER_NAME = "fnrag"
 EVENT = "fnrag.ask"

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fnrag.fusion import FusionConfig, convex_fusion, named_articles
-from fnrag.lexical import tokenize_many
-from fnrag.vocabulary import expansions
+from fnrag.index.fusion import FusionConfig, convex_fusion, named_articles
+from fnrag.korean.tokens import tokenize_many
+from fnrag.korean.vocabulary import expansions
 
 # The subject fnrag answers about: documents whose title names it are preferred on
 # near-ties with related laws (특정금융정보법 repeats many 금융실명법 provisions).

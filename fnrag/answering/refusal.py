@@ -56,7 +56,7 @@ class RefusalPolicy:
         trust_coverage: coverage that overrides the dense threshold.
         min_lexical: refuse when the best BM25 score is below this (0 disables).
         top: how many top passages count for coverage.
-        dense_applies: apply the cosine thresholds; fnrag.api enables them only for
+        dense_applies: apply the cosine thresholds; the Assistant enables them only for
             e5 embedders.
         min_scope: when the scope similarity is measured (e5), refuse below it...
         scope_coverage: ...or below this coverage (the other thresholds then don't apply)...

@@ -15,26 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fnrag.chunking import trim
+from fnrag.text import MARKER_RE, split_sentences, strip_markers
+from fnrag.text import WHITESPACE as _WS
 from fnrag.types import Hit
 
-MARKER_RE = re.compile(r"\[\s*(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*\]")
-# A sentence ends at . ! ? 。 that does not follow a digit (keeps "2011. 7. 14."
-# and "1.5" whole), optionally followed by closing quotes and its [n] markers,
-# then whitespace; after [n] markers followed by whitespace; or at a line break.
-_BOUNDARY = re.compile(
-    r"(?<=[^\d\s])[.!?。]+[”\"'」』)]*(?:\s*\[\s*\d{1,3}(?:\s*,\s*\d{1,3})*\s*\])*(?=\s|$)"
-    # Markers followed by a space also close a sentence ("… 경우 [1] ③ …").
-    r"|(?:\s*\[\s*\d{1,3}(?:\s*,\s*\d{1,3})*\s*\])+(?=\s)"
-    r"|\n+"
-)
-_MARKER_WITH_SPACE = re.compile(r"\s*" + MARKER_RE.pattern)
 _QUOTE_RES = (
     re.compile(r"“([^”\n]+)”"),
     re.compile(r'"([^"\n]+)"'),
     re.compile(r"「([^」\n]+)」"),
 )
-_WS = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -138,11 +127,6 @@ def cited_numbers(text: str) -> tuple[int, ...]:
     return tuple(seen)
 
 
-def strip_markers(text: str) -> str:
-    """``text`` without any citation marker."""
-    return _WS.sub(" ", _MARKER_WITH_SPACE.sub("", text)).strip()
-
-
 def find_quotes(text: str) -> tuple[str, ...]:
     """Quoted spans (“…”, "…", 「…」) with at least two non-space characters."""
     found: list[tuple[int, str]] = []
@@ -164,19 +148,6 @@ def locate(needle: str, haystack: str) -> tuple[int, int] | None:
     if at < 0:
         return None
     return positions[at], positions[at + len(squeezed) - 1] + 1
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans of ``text`` (markers stay with the sentence they close)."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _BOUNDARY.finditer(text):
-        if text[start : m.end()].strip():
-            spans.append(trim(text, start, m.end()))
-        start = m.end()
-    if text[start:].strip():
-        spans.append(trim(text, start, len(text)))
-    return spans
 
 
 def _bigrams(text: str) -> set[str]:

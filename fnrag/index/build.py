@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from fnrag import __version__, store
+from fnrag import __version__
 from fnrag.errors import FnragError, InputError
-from fnrag.lexical import BM25Index, tokenize_many
+from fnrag.index import store
+from fnrag.index.bm25 import BM25Index
+from fnrag.index.store import read_chunks
+from fnrag.korean.tokens import tokenize_many
 from fnrag.paths import default_index_dir, sample_corpus_dir
-from fnrag.store import read_chunks
 from fnrag.types import Chunk
 
 # Bumped when chunking changes, so cached per-file chunks are not reused across versions.
@@ -133,8 +135,8 @@ def build_index(
         42
     """
     from fnrag.chunking import chunk_document
-    from fnrag.embeddings import load_embedder
-    from fnrag.ingest import collect_sources, load_document
+    from fnrag.embedders.factory import load_embedder
+    from fnrag.ingest.sources import collect_sources, load_document
 
     started = time.perf_counter()
     index_dir = Path(out_dir) if out_dir is not None else default_index_dir()

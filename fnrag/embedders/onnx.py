@@ -27,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from fnrag.e5convert import file_lock, publish_dir
-from fnrag.embeddings import BaseEmbedder
+from fnrag.embedders.base import BaseEmbedder
 from fnrag.errors import FnragError, InputError, missing_extra
+from fnrag.files import file_lock, publish_dir
+from fnrag.paths import fnrag_home
 
 EXPORT_VERSION = 2
 MARKER = "fnrag_onnx.json"
@@ -39,8 +40,6 @@ FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 def onnx_dir_for(folder: Path, source_sha: str) -> Path:
     """Beside the folder for models fnrag converted; else in fnrag's own cache,
     so a user's model folder (maybe read-only) is never written to."""
-    from fnrag.embeddings import fnrag_home
-
     models = (fnrag_home() / "models").resolve()
     if folder.resolve().parent == models:
         return folder.with_name(folder.name + "-onnx")

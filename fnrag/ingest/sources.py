@@ -288,7 +288,7 @@ def _scalar(value: Any) -> str:
 
 
 def _load_pdf(path: Path, source: str, data: bytes, digest: str) -> Document:
-    from fnrag.pdf import extract_pdf
+    from fnrag.ingest.pdf import extract_pdf
 
     extracted = extract_pdf(Path(source) if source else path, data)
     parts: list[str] = []

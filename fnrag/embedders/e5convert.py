@@ -18,13 +18,11 @@ pooling + normalisation) that ``SentenceTransformer(path)`` loads offline.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from fnrag.errors import FnragError, missing_extra
-from fnrag.store import sha256_file
+from fnrag.files import file_lock, publish_dir, sha256_file
 
 # Bump when the produced folder changes, so stale caches are rebuilt.
 CONVERTER_VERSION = 1
@@ -338,23 +336,6 @@ def write_st_folder(e5: E5File, out: Path, source_sha256: str) -> None:
     )
 
 
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock, so racing processes convert only once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as handle:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX: the atomic rename still protects
-            yield
-            return
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def read_marker(folder: Path) -> dict[str, object] | None:
     try:
         data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
@@ -363,22 +344,6 @@ def read_marker(folder: Path) -> dict[str, object] | None:
     if not isinstance(data, dict) or data.get("converter_version") != CONVERTER_VERSION:
         return None
     return data
-
-
-def publish_dir(tmp: Path, final: Path, marker_ok: Callable[[Path], bool] | None = None) -> None:
-    """Move a finished temp folder into place; if another process won, keep theirs."""
-    complete = marker_ok or (lambda d: read_marker(d) is not None)
-    if final.exists() and not complete(final):
-        # A stale folder from an older converter (or an odd leftover): move it aside first.
-        stale = final.with_name(f".{final.name}.stale-{os.getpid()}")
-        os.replace(final, stale)
-        shutil.rmtree(stale, ignore_errors=True)
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        if not complete(final):
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def ensure_converted(dest: Path, source: Path | None = None) -> Path:
@@ -398,7 +363,7 @@ def ensure_converted(dest: Path, source: Path | None = None) -> Path:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared read-only
         try:
             write_st_folder(read_e5_file(source), tmp, sha256_file(source))
-            publish_dir(tmp, dest)
+            publish_dir(tmp, dest, marker_ok=lambda d: read_marker(d) is not None)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

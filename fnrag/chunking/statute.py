@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fnrag.chunking import Span, line_spans, pack, split_long, units_at
+from fnrag.chunking.spans import Span, line_spans, pack, split_long, units_at
 
 _ARTICLE = re.compile(r"^제(\d+)조(?:의(\d+))?(?=\s*\(|\s*$|\s+삭제)")
 _CHAPTER = re.compile(r"^제\s*\d+\s*(?:편|장|절|관)(?:\s|$)")

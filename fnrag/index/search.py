@@ -1,8 +1,4 @@
-"""Loading and searching an fnrag index (FAISS + Kiwi-BM25, fused).
-
-Building lives in :mod:`fnrag.build`; ``build_index`` is re-exported here so the
-public contract is ``fnrag.index.build_index`` / ``fnrag.index.load_index``.
-"""
+"""Loading and searching an fnrag index (FAISS + Kiwi-BM25, fused)."""
 
 from __future__ import annotations
 
@@ -14,25 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from fnrag import store
-from fnrag.build import BuildReport, FileReport, build_index
 from fnrag.errors import EmbedderMismatchError, IndexFormatError, InputError
-from fnrag.fusion import FusionConfig, collapse_overlaps, section_article
-from fnrag.lexical import BM25Index, tokenize
-from fnrag.paths import default_index_dir, sample_corpus_dir
-from fnrag.retrieval import QueryPlan, candidate_boosts, plan_query, rank_candidates
-from fnrag.store import read_chunks
+from fnrag.index import store
+from fnrag.index.bm25 import BM25Index
+from fnrag.index.fusion import FusionConfig, collapse_overlaps, section_article
+from fnrag.index.plan import QueryPlan, candidate_boosts, plan_query, rank_candidates
+from fnrag.index.store import read_chunks
+from fnrag.korean.tokens import tokenize
+from fnrag.paths import default_index_dir
 from fnrag.types import MAX_QUESTION_CHARS, Chunk, Hit
 
-__all__ = [
-    "BuildReport",
-    "FileReport",
-    "Index",
-    "build_index",
-    "default_index_dir",
-    "load_index",
-    "sample_corpus_dir",
-]
+__all__ = ["MAX_QUERY_CHARS", "SEARCH_MODES", "Index", "load_index"]
 
 MAX_QUERY_CHARS = MAX_QUESTION_CHARS
 SEARCH_MODES = ("hybrid", "dense", "lexical")
@@ -107,7 +95,7 @@ class Index:
         return self._embedder if self._embedder is not None else self._load_embedder()
 
     def _load_embedder(self) -> Any:
-        from fnrag.embeddings import load_embedder
+        from fnrag.embedders.factory import load_embedder
 
         with self._embedder_lock:
             if self._embedder is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fnrag.lexical import article_token
+from fnrag.korean.tokens import article_token
 
 
 @dataclass(frozen=True)

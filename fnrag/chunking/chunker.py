@@ -1,0 +1,82 @@
+"""Split documents into chunks that follow the document's own structure.
+
+Statutes go by 조 (article), long articles by 항 then 호 (see
+:mod:`fnrag.chunking.statute`); guide-style prose goes by its headings and case
+boxes (:mod:`fnrag.chunking.guide`). Every chunk's text is ``doc.text[start:end]`` verbatim, so a
+citation can always point at the exact characters it quotes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+
+from fnrag.chunking.guide import guide_spans
+from fnrag.chunking.spans import DEFAULT_MAX_CHARS
+from fnrag.chunking.statute import statute_spans
+from fnrag.text import trim
+from fnrag.types import Chunk, Document
+
+
+def chunk_document(
+    doc: Document, max_chars: int = DEFAULT_MAX_CHARS, *, include_chapters: bool = False
+) -> list[Chunk]:
+    """Split a document into chunks.
+
+    Args:
+        doc: the document (``doc.kind`` picks the statute or the prose chunker).
+        max_chars: target maximum characters per chunk.
+        include_chapters: put 장/절 headings of statutes into the section path.
+
+    Returns:
+        Chunks in document order; ``chunk.text == doc.text[chunk.start:chunk.end]``.
+    """
+    if doc.kind == "statute":
+        spans = statute_spans(doc.text, doc.title, max_chars, include_chapters=include_chapters)
+    else:
+        spans = guide_spans(doc.text, doc.title, max_chars)
+    chunks: list[Chunk] = []
+    seen: set[str] = set()
+    for span in spans:
+        start, end = trim(doc.text, span.start, span.end)
+        if start >= end:
+            continue
+        text = doc.text[start:end]
+        section = " > ".join((doc.title, *span.section)) if doc.title else " > ".join(span.section)
+        chunk_id = _chunk_id(doc.title, section, text)
+        if chunk_id in seen:  # identical text under an identical heading: keep ids unique
+            chunk_id = _chunk_id(doc.title, section, f"{text}\n@{start}")
+        seen.add(chunk_id)
+        page, pages = _pages(doc, start, end)
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_id,
+                source=doc.source,
+                title=doc.title,
+                section=section,
+                text=text,
+                start=start,
+                end=end,
+                page=page,
+                pages=pages,
+                effective_date=doc.effective_date,
+            )
+        )
+    return chunks
+
+
+def _chunk_id(title: str, section: str, text: str) -> str:
+    return hashlib.sha256(f"{title}\n{section}\n{text}".encode()).hexdigest()[:16]
+
+
+def _pages(doc: Document, start: int, end: int) -> tuple[int | None, tuple[int, ...]]:
+    if not doc.pages:
+        return None, ()
+    first = max(0, bisect.bisect_right(doc.page_starts, start) - 1)
+    last = max(first, bisect.bisect_right(doc.page_starts, max(start, end - 1)) - 1)
+    numbers: list[int] = []
+    for page in doc.pages[first : last + 1]:
+        for n in page.printed or (page.index,):
+            if n not in numbers:
+                numbers.append(n)
+    return numbers[0], tuple(numbers)
