@@ -33,14 +33,14 @@ _LAZY = {
     "ask": "fnrag.answering.assistant",
     "Assistant": "fnrag.answering.assistant",
     "Answer": "fnrag.answering.assistant",
-    "Citation": "fnrag.answering.citations",
+    "Citation": "fnrag.types",
 }
 
 if TYPE_CHECKING:
     from fnrag.answering.assistant import Answer, Assistant, ask
-    from fnrag.answering.citations import Citation
     from fnrag.index.build import build_index
     from fnrag.index.search import load_index
+    from fnrag.types import Citation
 
 
 def __getattr__(name: str) -> Any:

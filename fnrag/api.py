@@ -2,8 +2,7 @@
 :mod:`fnrag.answering.assistant` (bank code may still import them from here)."""
 
 from fnrag.answering.assistant import Answer, Assistant, Timings, ask, validate_question
-from fnrag.answering.citations import Citation
-from fnrag.types import MAX_QUESTION_CHARS
+from fnrag.types import MAX_QUESTION_CHARS, Citation
 
 __all__ = [
     "MAX_QUESTION_CHARS",

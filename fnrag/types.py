@@ -165,3 +165,149 @@ class Hit:
             "section": self.section,
             "text": self.text,
         }
+
+
+# --- answers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How well the top passages cover a question.
+
+    Attributes:
+        coverage: share of the question's content morphemes found in the top passages.
+        matched: those morphemes; missing: the ones not found.
+        dense: best dense cosine among the hits (None when not retrieved densely).
+        lexical: best BM25 score among the hits (None when not retrieved lexically).
+        scope: best cosine between the question and the index's scope passages
+            (the statutes); None when not measured.
+    """
+
+    coverage: float
+    matched: tuple[str, ...]
+    missing: tuple[str, ...]
+    dense: float | None
+    lexical: float | None
+    scope: float | None = None
+
+
+@dataclass(frozen=True)
+class InvalidCitation:
+    """A citation removed from the answer.
+
+    Attributes:
+        n: the passage number the answer gave.
+        reason: ``"unknown passage"`` (no such passage was shown) or
+            ``"quote not found"`` (a quote of its sentence is in no cited passage).
+        sentence: the answer sentence that carried it.
+    """
+
+    n: int
+    reason: str
+    sentence: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "reason": self.reason, "sentence": self.sentence}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verified citation of one passage.
+
+    Attributes:
+        n: the passage number used in the answer text (1-based).
+        chunk_id, source, title, page, pages, section: where the passage comes from.
+        quote: the passage sentence (or quoted span) that supports the answer;
+            always an exact substring of the passage text.
+        score: the passage's retrieval score.
+    """
+
+    n: int
+    chunk_id: str
+    source: str
+    title: str
+    page: int | None
+    section: str
+    quote: str
+    score: float
+    pages: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "chunk_id": self.chunk_id,
+            "source": self.source,
+            "title": self.title,
+            "page": self.page,
+            "pages": list(self.pages),
+            "section": self.section,
+            "quote": self.quote,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent in each step of one ask."""
+
+    retrieve_ms: float = 0.0
+    generate_ms: float = 0.0
+    verify_ms: float = 0.0
+    total_ms: float = 0.0
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "retrieve_ms": round(self.retrieve_ms, 3),
+            "generate_ms": round(self.generate_ms, 3),
+            "verify_ms": round(self.verify_ms, 3),
+            "total_ms": round(self.total_ms, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A verified answer.
+
+    Attributes:
+        text: the answer (invalid citation markers removed), or ``REFUSAL_SENTENCE``.
+        citations: verified citations, one per cited passage.
+        refused: True when the answer is the refusal sentence.
+        grounded: True when at least one valid citation supports the answer.
+        passages: the retrieved hits, numbered 1.. in the prompt (when refused on
+            weak evidence they were retrieved but not shown to a generator).
+        question: the question as processed, with PII masked.
+        timings: time per step.
+        invalid_citations: markers removed from the generated text, with reasons.
+        generator: the generator's name.
+        refusal_reason: ``"weak evidence"``, ``"declined"`` (the generator said the
+            refusal sentence) or ``"ungrounded"`` (no valid citation); None if answered.
+        evidence: the retrieval-strength features the refusal decision used.
+        raw_text: the generator's output before verification ("" when not generated).
+    """
+
+    text: str
+    citations: tuple[Citation, ...]
+    refused: bool
+    grounded: bool
+    passages: tuple[Hit, ...]
+    question: str
+    timings: Timings = field(default_factory=Timings)
+    invalid_citations: tuple[InvalidCitation, ...] = ()
+    generator: str = "extractive"
+    refusal_reason: str | None = None
+    evidence: Evidence | None = None
+    raw_text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "refusal_reason": self.refusal_reason,
+            "grounded": self.grounded,
+            "citations": [c.to_json() for c in self.citations],
+            "invalid_citations": [c.to_json() for c in self.invalid_citations],
+            "passages": [h.to_json() for h in self.passages],
+            "generator": self.generator,
+            "timings": self.timings.to_json(),
+        }

@@ -10,88 +10,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fnrag.answering.citations import Citation, InvalidCitation, locate, verify_citations
-from fnrag.answering.refusal import Evidence, RefusalPolicy, ScopeScorer, measure, with_scope
+from fnrag.answering.citations import locate, verify_citations
+from fnrag.answering.refusal import RefusalPolicy, ScopeScorer, measure, with_scope
 from fnrag.errors import InputError
 from fnrag.generators import Generator, StreamingGenerator, get_generator
 from fnrag.prompts import REFUSAL_SENTENCE, build_prompt
-from fnrag.types import MAX_QUESTION_CHARS, Hit
+from fnrag.types import MAX_QUESTION_CHARS, Answer, Citation, Evidence, Hit, Timings
 
 if TYPE_CHECKING:
     from fnrag.answering.pii import MaskedText
 
 __all__ = ["MAX_QUESTION_CHARS", "Answer", "Assistant", "Citation", "Timings", "ask"]
-
-
-@dataclass(frozen=True)
-class Timings:
-    """Milliseconds spent in each step of one ask."""
-
-    retrieve_ms: float = 0.0
-    generate_ms: float = 0.0
-    verify_ms: float = 0.0
-    total_ms: float = 0.0
-
-    def to_json(self) -> dict[str, float]:
-        return {
-            "retrieve_ms": round(self.retrieve_ms, 3),
-            "generate_ms": round(self.generate_ms, 3),
-            "verify_ms": round(self.verify_ms, 3),
-            "total_ms": round(self.total_ms, 3),
-        }
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A verified answer.
-
-    Attributes:
-        text: the answer (invalid citation markers removed), or ``REFUSAL_SENTENCE``.
-        citations: verified citations, one per cited passage.
-        refused: True when the answer is the refusal sentence.
-        grounded: True when at least one valid citation supports the answer.
-        passages: the retrieved hits, numbered 1.. in the prompt (when refused on
-            weak evidence they were retrieved but not shown to a generator).
-        question: the question as processed, with PII masked.
-        timings: time per step.
-        invalid_citations: markers removed from the generated text, with reasons.
-        generator: the generator's name.
-        refusal_reason: ``"weak evidence"``, ``"declined"`` (the generator said the
-            refusal sentence) or ``"ungrounded"`` (no valid citation); None if answered.
-        evidence: the retrieval-strength features the refusal decision used.
-        raw_text: the generator's output before verification ("" when not generated).
-    """
-
-    text: str
-    citations: tuple[Citation, ...]
-    refused: bool
-    grounded: bool
-    passages: tuple[Hit, ...]
-    question: str
-    timings: Timings = field(default_factory=Timings)
-    invalid_citations: tuple[InvalidCitation, ...] = ()
-    generator: str = "extractive"
-    refusal_reason: str | None = None
-    evidence: Evidence | None = None
-    raw_text: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "answer": self.text,
-            "refused": self.refused,
-            "refusal_reason": self.refusal_reason,
-            "grounded": self.grounded,
-            "citations": [c.to_json() for c in self.citations],
-            "invalid_citations": [c.to_json() for c in self.invalid_citations],
-            "passages": [h.to_json() for h in self.passages],
-            "generator": self.generator,
-            "timings": self.timings.to_json(),
-        }
 
 
 def validate_question(question: object) -> str:

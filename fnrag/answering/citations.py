@@ -13,11 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from fnrag.text import MARKER_RE, split_sentences, strip_markers
 from fnrag.text import WHITESPACE as _WS
-from fnrag.types import Hit
+from fnrag.types import Citation, Hit, InvalidCitation
 
 _QUOTE_RES = (
     re.compile(r"“([^”\n]+)”"),
@@ -33,61 +32,6 @@ class Marker:
     start: int
     end: int
     numbers: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class InvalidCitation:
-    """A citation removed from the answer.
-
-    Attributes:
-        n: the passage number the answer gave.
-        reason: ``"unknown passage"`` (no such passage was shown) or
-            ``"quote not found"`` (a quote of its sentence is in no cited passage).
-        sentence: the answer sentence that carried it.
-    """
-
-    n: int
-    reason: str
-    sentence: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"n": self.n, "reason": self.reason, "sentence": self.sentence}
-
-
-@dataclass(frozen=True)
-class Citation:
-    """A verified citation of one passage.
-
-    Attributes:
-        n: the passage number used in the answer text (1-based).
-        chunk_id, source, title, page, pages, section: where the passage comes from.
-        quote: the passage sentence (or quoted span) that supports the answer;
-            always an exact substring of the passage text.
-        score: the passage's retrieval score.
-    """
-
-    n: int
-    chunk_id: str
-    source: str
-    title: str
-    page: int | None
-    section: str
-    quote: str
-    score: float
-    pages: tuple[int, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "chunk_id": self.chunk_id,
-            "source": self.source,
-            "title": self.title,
-            "page": self.page,
-            "pages": list(self.pages),
-            "section": self.section,
-            "quote": self.quote,
-            "score": round(self.score, 6),
-        }
 
 
 @dataclass(frozen=True)

@@ -20,28 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fnrag.types import Hit
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """How well the top passages cover a question.
-
-    Attributes:
-        coverage: share of the question's content morphemes found in the top passages.
-        matched: those morphemes; missing: the ones not found.
-        dense: best dense cosine among the hits (None when not retrieved densely).
-        lexical: best BM25 score among the hits (None when not retrieved lexically).
-        scope: best cosine between the question and the index's scope passages
-            (the statutes); None when not measured.
-    """
-
-    coverage: float
-    matched: tuple[str, ...]
-    missing: tuple[str, ...]
-    dense: float | None
-    lexical: float | None
-    scope: float | None = None
+from fnrag.types import Evidence, Hit
 
 
 @dataclass(frozen=True)
