@@ -2,7 +2,10 @@
 
 Usage:
     python benchmarks/bench_retrieval.py [--corpus ../shared/corpus] [--qa FILE ...]
-        [--skip-baseline-build] [--json OUT.json]
+        [--skip-baseline-build] [--json-out benchmarks/results/retrieval.json]
+
+``--json-out`` (alias ``--json``) writes every figure, with the command and machine load,
+to a JSON file; ``benchmarks/readme_figures.py`` renders README's "Measured" table from it.
 
 Everything is measured in this one process (plus subprocesses for the cold-start
 and memory figures), with the quick-start baseline (RecursiveCharacterTextSplitter
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -31,6 +35,7 @@ from fnrag.evaluation.baseline import WhitespaceBM25, build_quickstart  # noqa: 
 from fnrag.evaluation.metrics import percentile  # noqa: E402
 from fnrag.evaluation.qa import load_qa  # noqa: E402
 from fnrag.evaluation.runner import evaluate_retrieval  # noqa: E402
+from fnrag.files import write_file_atomic  # noqa: E402
 from fnrag.index.build import build_index  # noqa: E402
 from fnrag.index.fusion import reciprocal_rank_fusion  # noqa: E402
 from fnrag.index.search import load_index  # noqa: E402
@@ -106,7 +111,30 @@ def serving_peak_rss_mb(index_dir: Path, questions: list[str]) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
+def run_info(argv: list[str]) -> dict:
+    """How and where the figures were measured (the README quotes the command)."""
+    script = Path(argv[0]).resolve()
+    shown = script.relative_to(REPO) if script.is_relative_to(REPO) else script
+    git = ["git", "-C", str(REPO)]
+    commit = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "command": " ".join(["python3", str(shown), *argv[1:]]),
+        "date": time.strftime("%Y-%m-%d"),
+        # "+dirty": measured on uncommitted changes to tracked files.
+        "commit": f"{commit}+dirty" if commit and dirty else commit or None,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_before": list(os.getloadavg()),
+    }
+
+
 def main() -> int:
+    run_started = time.perf_counter()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -117,7 +145,9 @@ def main() -> int:
     parser.add_argument(
         "--skip-baseline-build", action="store_true", help="skip timing the fp32 baseline build"
     )
-    parser.add_argument("--json", help="write all figures to this JSON file")
+    parser.add_argument(
+        "--json-out", "--json", dest="json", help="write all figures to this JSON file"
+    )
     parser.add_argument(
         "--compare-fp32",
         action="store_true",
@@ -129,7 +159,7 @@ def main() -> int:
         print(f"no corpus at {corpus}; pass --corpus", file=sys.stderr)
         return 2
     qa_files = args.qa or [str(corpus / "dev_qa.jsonl")]
-    results: dict = {"qa": {}}
+    results: dict = {"run": run_info(sys.argv), "qa": {}}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "corpus"
         for name in FILES:
@@ -251,10 +281,14 @@ def main() -> int:
             "cold_cli_s": cold,
             "serving_peak_rss_mb": rss,
         }
+    results["run"]["load_average_after"] = list(os.getloadavg())
+    results["run"]["seconds"] = time.perf_counter() - run_started
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8"
-        )
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(results, ensure_ascii=False, indent=2) + "\n"
+        write_file_atomic(out, text.encode("utf-8"))
+        print(f"figures written to {out}")
     return 0
 
 

@@ -22,16 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from refusal_questions import IN_SCOPE, OFF_TOPIC
 
 from fnrag.answering.refusal import Evidence, RefusalPolicy, ScopeScorer, measure, with_scope
-from fnrag.index.search import load_index
-from fnrag.korean.tokens import tokenize
+from fnrag.index.search import Index, load_index
 
 
-def features(index: object, questions: list[str], k: int = 5) -> list[Evidence]:
+def features(index: Index, questions: list[str], k: int = 5) -> list[Evidence]:
     scope = ScopeScorer(index)
-    return [
-        with_scope(measure(tokenize(q), index.search(q, k=k), top=3), scope(q))  # type: ignore[attr-defined]
-        for q in questions
-    ]
+    retrievals = [index.retrieve(q, k=k) for q in questions]
+    return [with_scope(measure(r.plan.tokens, r.hits, top=3), scope(r)) for r in retrievals]
 
 
 def rate(policy: RefusalPolicy, evidence: list[Evidence]) -> float:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 from fnrag.errors import FnragError
+from fnrag.paths import VERSION as __version__
 from fnrag.types import Chunk, Document, Hit
 
 __all__ = [

@@ -44,3 +44,11 @@ def missing_extra(package: str, extra: str) -> MissingExtraError:
     return MissingExtraError(
         f"{package} is not installed; install it with: pip install 'fnrag[{extra}]'"
     )
+
+
+def missing_dependency(package: str) -> MissingExtraError:
+    """The error raised when one of fnrag's own (non-optional) dependencies is missing."""
+    return MissingExtraError(
+        f"{package} is not installed, but fnrag needs it (it is not an optional extra); "
+        "reinstall fnrag with its dependencies: pip install fnrag (or pip install -e . in a checkout)"
+    )

@@ -1,10 +1,12 @@
-"""Where fnrag finds its bundled sample corpus and its default index."""
+"""Where fnrag is: its version, its bundled sample corpus, its default index and home."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+# The package version (``fnrag.__version__``); here so stage modules need not import upward.
+VERSION = "0.1.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

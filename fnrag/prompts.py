@@ -56,6 +56,23 @@ _FENCE_LOOKALIKE = re.compile(
 )
 
 
+# Where a model stops answering and starts writing the prompt again: an Alpaca header
+# ("### Instruction:", "### Response"), a closing passage fence, an opening one with
+# its label, or a chat-template token. Nothing from there on is part of the answer.
+PROMPT_ECHO = re.compile(
+    r"#{2,6}[ \t]{0,8}(?:instruction|input|response|지시(?:사항)?|명령어?|입력|응답)\b"
+    r"|「\s?/\s?자료\s?\d{1,3}\s?」|「자료\s?\d{1,3}」\s?문서:"
+    r"|<\|[A-Za-z_]{2,30}\|>",
+    re.IGNORECASE,
+)
+
+
+def cut_at_echo(text: str) -> str:
+    """``text`` up to where it starts echoing the prompt (all of it when it doesn't)."""
+    match = PROMPT_ECHO.search(text)
+    return (text[: match.start()] if match else text).strip()
+
+
 class PassageLike(Protocol):
     """What a passage needs for the prompt: a ``Hit`` or a ``Chunk`` both fit."""
 

@@ -74,6 +74,10 @@ class Chunk:
             documents without pages.
         pages: every page the chunk spans (same numbering as ``page``).
         effective_date: the document's 시행일자 when known.
+        pdf_page: the PDF page (1-based index in the file) the chunk starts on, for
+            PDFs whose pages print another number (``page`` 219 is PDF page 56); None
+            for documents without pages.
+        pdf_pages: every PDF page the chunk spans.
     """
 
     chunk_id: str
@@ -86,6 +90,8 @@ class Chunk:
     page: int | None = None
     pages: tuple[int, ...] = ()
     effective_date: str | None = None
+    pdf_page: int | None = None
+    pdf_pages: tuple[int, ...] = ()
 
     @property
     def indexed_text(self) -> str:
@@ -95,12 +101,15 @@ class Chunk:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["pages"] = list(self.pages)
+        data["pdf_pages"] = list(self.pdf_pages)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Chunk:
         values = dict(data)
         values["pages"] = tuple(values.get("pages") or ())
+        # Indexes built before PDF pages were kept have neither key: they load as None/().
+        values["pdf_pages"] = tuple(values.get("pdf_pages") or ())
         return cls(**values)
 
 
@@ -116,6 +125,7 @@ class Hit:
         effective_date: the document's 시행일자 when known.
         dense_score: cosine similarity from the embedder (None if not retrieved densely).
         lexical_score: BM25 score (None if not retrieved lexically).
+        pdf_page, pdf_pages: the PDF page(s) of the chunk (see ``Chunk``).
     """
 
     rank: int
@@ -132,6 +142,8 @@ class Hit:
     effective_date: str | None = None
     dense_score: float | None = None
     lexical_score: float | None = None
+    pdf_page: int | None = None
+    pdf_pages: tuple[int, ...] = ()
 
     @classmethod
     def from_chunk(cls, chunk: Chunk, rank: int, score: float, **scores: float | None) -> Hit:
@@ -150,6 +162,8 @@ class Hit:
             effective_date=chunk.effective_date,
             dense_score=scores.get("dense_score"),
             lexical_score=scores.get("lexical_score"),
+            pdf_page=chunk.pdf_page,
+            pdf_pages=chunk.pdf_pages,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -162,9 +176,55 @@ class Hit:
             "title": self.title,
             "page": self.page,
             "pages": list(self.pages),
+            "pdf_page": self.pdf_page,
+            "pdf_pages": list(self.pdf_pages),
             "section": self.section,
             "text": self.text,
         }
+
+
+# --- retrieval ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What a question asks of each retriever.
+
+    Attributes:
+        question: the question as given (stripped).
+        tokens: the question's own lexical tokens, in order (repeats kept).
+        terms: lexical term → weight (expansion terms weigh ``expansion_weight``).
+        dense_text: the question plus legal phrasings of practitioner terms.
+        articles: articles the question names (``제4조의2``).
+        law_kinds: ``시행령`` / ``시행규칙`` when the question names them.
+    """
+
+    question: str
+    tokens: tuple[str, ...]
+    terms: dict[str, float]
+    dense_text: str
+    articles: frozenset[str]
+    law_kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Retrieval:
+    """One question's retrieval, handed on to refusal and the generator, so that each
+    question is analysed once and embedded once.
+
+    Attributes:
+        question: the question as searched (stripped; PII already masked by ``ask``).
+        plan: its analysis (tokens, weighted terms, the text the embedder saw).
+        hits: the ranked passages.
+        mode: ``hybrid``, ``dense`` or ``lexical``.
+        query_vector: the question's embedding (read-only), None in lexical mode.
+    """
+
+    question: str
+    plan: QueryPlan
+    hits: tuple[Hit, ...]
+    mode: str
+    query_vector: Any = None
 
 
 # --- answers ------------------------------------------------------------------------
@@ -220,6 +280,8 @@ class Citation:
         quote: the passage sentence (or quoted span) that supports the answer;
             always an exact substring of the passage text.
         score: the passage's retrieval score.
+        pdf_page, pdf_pages: the PDF page(s) of the passage when ``page`` is a printed
+            page number (see ``Chunk``).
     """
 
     n: int
@@ -231,6 +293,8 @@ class Citation:
     quote: str
     score: float
     pages: tuple[int, ...] = ()
+    pdf_page: int | None = None
+    pdf_pages: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -240,6 +304,8 @@ class Citation:
             "title": self.title,
             "page": self.page,
             "pages": list(self.pages),
+            "pdf_page": self.pdf_page,
+            "pdf_pages": list(self.pdf_pages),
             "section": self.section,
             "quote": self.quote,
             "score": round(self.score, 6),

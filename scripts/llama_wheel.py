@@ -30,8 +30,8 @@ from pathlib import Path
 
 VERSION = "0.3.36"
 # AVX2-class x86-64 (every CPU of the machines this project runs on has these); no
-# AVX-512, no AMX: those are opt-in for a bank's own server (training/README.md,
-# "A faster llama.cpp server").
+# AVX-512, no AMX: those are opt-in for a bank's own server (README, "A faster server on
+# a bank's own machine").
 PORTABLE_CMAKE_ARGS = (
     "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON "
     "-DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF "

@@ -14,11 +14,15 @@ from fnrag.answering import pii
 
 @dataclass(frozen=True)
 class Sample:
-    """A sentence and the raw value in it (empty for look-alikes)."""
+    """A sentence and the raw value in it (empty for look-alikes).
+
+    ``variant``: written with dash/space/full-width variants or space-grouped (issue 19).
+    """
 
     text: str
     value: str
     kind: str
+    variant: bool = False
 
 
 _SENTENCES = (
@@ -116,8 +120,28 @@ _ACCOUNT_FORMATS = (
 )
 
 
-def pii_samples(seed: int = 20250401, per_kind: int = 30) -> list[Sample]:
-    """≥ 300 sentences each holding one real-format value of a known kind."""
+# Typed and pasted variants (issue 19): every dash, space and full-width digit that
+# mask_pii folds before matching.
+VARIANT_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212\u30fc\ufe63\uff0d"
+VARIANT_SPACES = "\u00a0\u2009\u202f\u3000"
+_FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def variant(rng: random.Random, value: str, full_width: float = 0.3) -> str:
+    """``value`` with each - or space replaced by a random variant, digits sometimes full-width."""
+    out = "".join(
+        rng.choice(VARIANT_DASHES) if c == "-" else rng.choice(VARIANT_SPACES) if c == " " else c
+        for c in value
+    )
+    return out.translate(_FULL_WIDTH_DIGITS) if rng.random() < full_width else out
+
+
+def pii_samples(seed: int = 20250401, per_kind: int = 30, variants: bool = True) -> list[Sample]:
+    """≥ 300 sentences each holding one real-format value of a known kind.
+
+    With ``variants`` every numeric value comes a second time with dash/space/full-width
+    variants, and ``per_kind`` space-grouped account numbers (``1002 345 678901``) join.
+    """
     rng = random.Random(seed)
     values: list[tuple[str, str]] = []
     for _ in range(per_kind):
@@ -141,7 +165,20 @@ def pii_samples(seed: int = 20250401, per_kind: int = 30) -> list[Sample]:
         values.append((_fmt(account, groups, "-") if rng.random() < 0.85 else account, pii.ACCOUNT))
         values.append((_phone(rng), pii.PHONE))
         values.append((_email(rng), pii.EMAIL))
-    return [Sample(rng.choice(_SENTENCES).format(v), v, k) for v, k in values]
+    if variants:
+        # A second generator: the plain samples stay exactly as before.
+        vrng = random.Random(seed + 2)
+        extra = [(variant(vrng, v), k) for v, k in values if k != pii.EMAIL]
+        for _ in range(per_kind):
+            groups = vrng.choice(_ACCOUNT_FORMATS)
+            spaced = _fmt(_digits(vrng, sum(groups)), groups, " ")
+            extra.append((spaced if vrng.random() < 0.5 else variant(vrng, spaced), pii.ACCOUNT))
+    else:
+        extra = []
+    return [
+        Sample(rng.choice(_SENTENCES).format(v), v, k, variant=i >= len(values))
+        for i, (v, k) in enumerate(values + extra)
+    ]
 
 
 def _phone(rng: random.Random) -> str:
@@ -166,8 +203,11 @@ def _email(rng: random.Random) -> str:
     return f"{user}{rng.randint(1, 999)}@{domain}"
 
 
-def lookalike_samples(seed: int = 20250401, n: int = 240) -> list[Sample]:
-    """Statute references, dates, amounts, page numbers …: none may be masked."""
+def lookalike_samples(seed: int = 20250401, n: int = 240, variants: bool = True) -> list[Sample]:
+    """Statute references, dates, amounts, page numbers …: none may be masked.
+
+    With ``variants`` ``n`` more come with dash/space/full-width variants.
+    """
     rng = random.Random(seed + 1)
     makers = (
         lambda: f"제{rng.randint(1, 60)}조의{rng.randint(2, 5)}",
@@ -207,11 +247,29 @@ def lookalike_samples(seed: int = 20250401, n: int = 240) -> list[Sample]:
         lambda: f"[시행 {rng.randint(2015, 2025)}. {rng.randint(1, 12)}. {rng.randint(1, 28)}.]",
         lambda: f"v{rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}",
         lambda: f"{rng.randint(1, 99)},{rng.randint(100, 999)},{rng.randint(100, 999)}주",
+        # Rows of numbers from tables: years, counts, amounts written with spaces.
+        lambda: " ".join(str(year) for year in range(rng.randint(2010, 2020), 2025)),
+        lambda: " ".join(str(rng.randint(100, 999)) for _ in range(rng.randint(3, 6))),
+        lambda: f"{rng.randint(1, 999)} 000 000원",
+        lambda: f"제{rng.randint(1, 60)}조 제{rng.randint(1, 9)}항 제{rng.randint(1, 12)}호",
     )
     out = []
     for i in range(n):
         value = makers[i % len(makers)]()
         out.append(Sample(rng.choice(_SENTENCES).format(value), "", "look-alike"))
+    if variants:
+        # Every look-alike again with dash/space/full-width variants (제４조의２, １００만원,
+        # 2016.\u00a012.\u00a01., 2025–04–01 …): folding must not turn them into PII.
+        vrng = random.Random(seed + 3)
+        out += [
+            Sample(
+                rng.choice(_SENTENCES).format(variant(vrng, makers[i % len(makers)]())),
+                "",
+                "look-alike",
+                variant=True,
+            )
+            for i in range(n)
+        ]
     return out
 
 

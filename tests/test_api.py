@@ -171,6 +171,54 @@ def test_module_ask_accepts_an_index_object() -> None:
     assert isinstance(answer, Answer) and len(answer.passages) == 2
 
 
+_GUIDE = """# 통보 유예 안내
+
+## 유예 기간
+
+금융회사등은 통보 유예를 요청받으면 유예 기간을 {months}개월 동안 적용하고 그 사실을 기록한다.
+"""
+
+
+def test_module_ask_serves_an_index_rebuilt_in_the_same_folder(tmp_path: Path) -> None:
+    from fnrag.index.build import build_index
+
+    source, out = tmp_path / "안내.md", tmp_path / "idx"
+    question = "통보 유예 기간은 몇 개월 동안 적용하나요?"
+    source.write_text(_GUIDE.format(months="3"), encoding="utf-8")
+    build_index([str(source)], out, embedder="hashing")
+    first = ask(question, index=str(out), log=False)
+    assert "3개월" in first.text and not first.refused
+    source.write_text(_GUIDE.format(months="6"), encoding="utf-8")
+    build_index([str(source)], out, embedder="hashing")
+    second = ask(question, index=str(out), log=False)
+    assert "6개월" in second.text and "3개월" not in second.text
+    # The same build is not reloaded: the cached assistant (and its generator) stays.
+    from fnrag.answering import assistant as module
+
+    def cached() -> list[Assistant]:
+        return [a for key, (a, _) in module._assistants.items() if key[0] == str(out)]
+
+    before = cached()
+    ask(question, index=out, log=False)
+    assert len(before) == 1 and cached() == before
+
+
+def test_module_ask_follows_the_default_index_when_fnrag_index_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fnrag.index.build import build_index
+
+    for months in ("3", "6"):
+        source = tmp_path / f"안내{months}.md"
+        source.write_text(_GUIDE.format(months=months), encoding="utf-8")
+        build_index([str(source)], tmp_path / f"idx{months}", embedder="hashing")
+    question = "통보 유예 기간은 몇 개월 동안 적용하나요?"
+    monkeypatch.setenv("FNRAG_INDEX", str(tmp_path / "idx3"))
+    assert "3개월" in ask(question, log=False).text
+    monkeypatch.setenv("FNRAG_INDEX", str(tmp_path / "idx6"))
+    assert "6개월" in ask(question, log=False).text
+
+
 def test_answer_is_frozen() -> None:
     answer = Assistant(ListIndex(sample_hits())).ask(QUESTION)
     with pytest.raises(AttributeError):

@@ -297,6 +297,53 @@ def test_manual_pdf_maps_the_real_name_check_item_to_printed_page_219(shared_cor
 
 
 @pytest.mark.corpus
+def test_manual_citation_carries_printed_and_pdf_page(
+    shared_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 「실명거래 취급의 적정성」 is printed p.219 on PDF page 56 (a sheet of two pages).
+    from fnrag.answering.assistant import Assistant
+    from fnrag.commands.ask import _show
+    from fnrag.types import Hit
+    from test_api import ListIndex
+
+    _, chunks = _real(shared_corpus, "pdf/은행검사매뉴얼_2025-07.pdf")
+    chunk = next(c for c in chunks if re.search(r"실명거래\s*취급의\s*적정성", c.text))
+    assert (chunk.page, chunk.pdf_page, chunk.pdf_pages) == (219, 56, (56,))
+    hit = Hit.from_chunk(chunk, 1, 1.0)
+    assert (hit.pdf_page, hit.to_json()["pdf_pages"]) == (56, [56])
+    answer = Assistant(ListIndex([hit]), refusal=False, log=False).ask(
+        "신규계좌 개설시 실명확인증표로 실명확인을 하나요?"
+    )
+    citation = answer.citations[0]
+    assert (citation.page, citation.pdf_page, citation.pdf_pages) == (219, 56, (56,))
+    assert answer.to_json()["citations"][0]["pdf_page"] == 56
+    _show(answer)
+    assert "은행검사매뉴얼 2025-07, p.219 (PDF 56)" in capsys.readouterr().out
+
+
+def test_pdf_pages_are_the_file_pages_and_old_chunks_still_load() -> None:
+    from fnrag.types import Page
+
+    pages = (Page(1, (), "표지\n"), Page(2, (11,), "가나다라\n"), Page(2, (12,), "마바사아\n"))
+    text = "".join(p.text for p in pages)
+    doc = Document(
+        source="guide.pdf",
+        title="안내서",
+        kind="guide",
+        text=text,
+        pages=pages,
+        page_starts=(0, 3, 8),
+    )
+    chunk = chunk_document(doc)[0]
+    assert (chunk.page, chunk.pages, chunk.pdf_page, chunk.pdf_pages) == (1, (1, 11, 12), 1, (1, 2))
+    old = chunk.to_dict()
+    del old["pdf_page"], old["pdf_pages"]  # an index built before PDF pages were kept
+    loaded = Chunk.from_dict(old)
+    assert (loaded.pdf_page, loaded.pdf_pages) == (None, ())
+    assert Chunk.from_dict(json.loads(json.dumps(chunk.to_dict()))) == chunk
+
+
+@pytest.mark.corpus
 def test_law_go_kr_pdf_drops_running_header(shared_corpus: Path) -> None:
     doc = load_document(
         shared_corpus / "pdf/신용정보법_20240814.pdf", "pdf/신용정보법_20240814.pdf"

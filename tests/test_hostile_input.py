@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hostile_files import HOSTILE_FILES, ODD_BUT_VALID, encrypted_pdf
+from hostile_files import HOSTILE_FILES, ODD_BUT_VALID, encrypted_pdf, text_pdf
 
 from fnrag.errors import FnragError, InputError
 
@@ -63,6 +63,52 @@ def test_hostile_file_gives_clear_error(case: str, tmp_path: Path) -> None:
     result = run_child(path)
     assert result["outcome"] == "fnrag", result
     assert file_name in result["message"]  # the message names the file
+
+
+def test_every_hostile_file_message_is_one_line_without_raw_bytes(tmp_path: Path) -> None:
+    # Messages are file name, cause and fix: no YAML excerpts over several lines, no
+    # PDF bytes (pypdf's "b'...%%EOF'" text), no markers the reader cannot act on.
+    from fnrag.ingest.sources import load_document
+
+    for case, (file_name, build) in HOSTILE_FILES.items():
+        if case in ("too_big_txt", "flate_bomb_pdf", "many_pages_pdf"):
+            continue  # slow to build; their messages are fixed strings
+        path = tmp_path / file_name
+        path.write_bytes(build())
+        try:
+            load_document(path, file_name)
+        except FnragError as error:
+            _assert_clean(str(error), file_name)
+        else:
+            pytest.fail(f"{case} was accepted")
+
+
+def _assert_clean(message: str, file_name: str) -> None:
+    assert message.startswith(file_name), message
+    assert "\n" not in message, message
+    for raw in ("b'", 'b"', "%%EOF", "%PDF", " obj", "@"):
+        assert raw not in message, message
+    assert len(message) < 300, message
+
+
+def test_damaged_pdfs_never_echo_pypdf_text(tmp_path: Path) -> None:
+    # Real broken files: a 5-byte hole at every 7th offset of a valid PDF, end marker
+    # kept, so pypdf parses far enough to fail in its many ways (xref, objects,
+    # streams, trailer). pypdf's messages quote the bytes around the damage.
+    from fnrag.errors import IngestError
+    from fnrag.ingest.sources import load_document
+
+    data = text_pdf()
+    failures = 0
+    for cut in range(10, len(data) - 20, 7):
+        path = tmp_path / f"손상-{cut}.pdf"
+        path.write_bytes(data[:cut] + data[cut + 5 :])
+        try:
+            load_document(path, path.name)
+        except IngestError as error:
+            failures += 1
+            _assert_clean(str(error), path.name)
+    assert failures > 20  # the holes really break most of these files
 
 
 @pytest.mark.parametrize("case", list(ODD_BUT_VALID))

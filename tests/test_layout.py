@@ -146,3 +146,13 @@ def test_public_import_paths_keep_working(module: str, names: list[str]) -> None
 
     for name in set(names) & set(fnrag.__all__):
         assert getattr(loaded, name) is getattr(fnrag, name)
+
+
+def test_the_version_has_one_home() -> None:
+    import tomllib
+
+    import fnrag
+    from fnrag.paths import VERSION
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert fnrag.__version__ == VERSION == project["version"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 from pii_samples import covered, lookalike_samples, pii_samples, score
@@ -166,3 +169,122 @@ def test_generated_kinds_are_mostly_right() -> None:
     samples = pii_samples()
     right = sum(1 for s in samples if mask_pii(s.text).replacements[0].kind == s.kind)
     assert right / len(samples) >= 0.9
+
+
+# --- issue 19: dash, space and full-width variants ---------------------------
+
+DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212\u30fc\ufe63\uff0d"  # ‐ ‑ ‒ – — − ー ﹣ －
+SPACES = "\u00a0\u2009\u202f\u3000"  # NBSP, thin, narrow NBSP, ideographic
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("주민번호 900101–1234567 고객", "주민번호 [주민등록번호1] 고객"),
+        ("우리은행 1002 345 678901 계좌로 이체", "우리은행 [계좌번호1] 계좌로 이체"),
+    ],
+)
+def test_issue_19_examples_are_masked(text: str, expected: str) -> None:
+    masked = mask_pii(text)
+    assert masked.text == expected
+    [replacement] = masked.replacements
+    assert text[replacement.start : replacement.end] in ("900101–1234567", "1002 345 678901")
+
+
+@pytest.mark.parametrize("dash", list(DASHES))
+def test_every_dash_variant_is_masked(dash: str) -> None:
+    rrn = f"900101{dash}1234568"
+    text = f"고객 {rrn} 명의 계좌 110{dash}123{dash}456789, 휴대폰 010{dash}1234{dash}5678"
+    masked = mask_pii(text)
+    assert masked.text == "고객 [주민등록번호1] 명의 계좌 [계좌번호1], 휴대폰 [전화번호1]"
+    assert [text[r.start : r.end] for r in masked.replacements] == [
+        rrn,
+        f"110{dash}123{dash}456789",
+        f"010{dash}1234{dash}5678",
+    ]
+
+
+@pytest.mark.parametrize("space", list(SPACES))
+def test_every_space_variant_is_masked(space: str) -> None:
+    text = f"카드 4111{space}1111{space}1111{space}1111, 계좌 1002{space}345{space}678901 해지"
+    masked = mask_pii(text)
+    assert masked.text == "카드 [카드번호1], 계좌 [계좌번호1] 해지"
+    assert [r.kind for r in masked.replacements] == [pii.CARD, pii.ACCOUNT]
+
+
+def test_full_width_digits_are_masked_and_the_rest_is_kept_as_written() -> None:
+    text = "고객\u00a0홍길동（주민번호 ９００１０１－１２３４５６８）\u3000연락처 ０１０－１２３４－５６７８"
+    masked = mask_pii(text)
+    assert masked.text == "고객\u00a0홍길동（주민번호 [주민등록번호1]）\u3000연락처 [전화번호1]"
+    assert [text[r.start : r.end] for r in masked.replacements] == [
+        "９００１０１－１２３４５６８",
+        "０１０－１２３４－５６７８",
+    ]
+    assert masked.replacements[0].checksum_ok is True
+
+
+def test_a_variant_and_its_plain_form_share_a_placeholder() -> None:
+    masked = mask_pii(
+        "900101-1234568 과 ９００１０１–１２３４５６８, 1002-345-678901 과 1002 345 678901"
+    )
+    assert masked.text == "[주민등록번호1] 과 [주민등록번호1], [계좌번호1] 과 [계좌번호1]"
+
+
+def test_fold_variants_keeps_length() -> None:
+    text = "".join(DASHES + SPACES) + "０１２３４５６７８９＋（）＠한글"
+    folded = pii.fold_variants(text)
+    assert len(folded) == len(text)
+    assert folded == "-" * len(DASHES) + " " * len(SPACES) + "0123456789+()@한글"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "금융실명법 제４조의２에 따른 통보",
+        "１００만원 이하 송금",
+        "시행일 2016.\u00a012.\u00a01.",
+        "시행일 2025–04–01",
+        "법률 제１４２４２호",
+        "금융위원회고시 제2024－12호",
+        "고객센터 1588–9999",
+        "연도별 2019 2020 2021 2022 건수",
+        "연도별 2010\u00a02011\u00a02012\u00a02013\u00a02014",
+        "100 200 300 400",
+        "총 1002 345 678901원",
+        "제4조 제1항 제2호",
+    ],
+)
+def test_variant_lookalikes_are_left_alone(text: str) -> None:
+    assert mask_pii(text).text == text
+    assert not mask_pii(text).masked
+
+
+def test_space_grouped_account_is_the_whole_run() -> None:
+    # A one-digit count after the number is not one of its groups.
+    assert mask_pii("1002 345 678901 2건 이체").text == "[계좌번호1] 2건 이체"
+    # Part of a longer row of numbers is not an account (nor a phone number: 02 4600589).
+    assert not mask_pii("3748 02 4600589 1234").masked
+
+
+def test_generated_variants_meet_targets() -> None:
+    positives = [s for s in pii_samples() if s.variant]
+    negatives = [s for s in lookalike_samples() if s.variant]
+    assert len(positives) >= 250 and len(negatives) >= 200
+    missed = [s.text for s in positives if not covered(s)]
+    flagged = [s.text for s in negatives if mask_pii(s.text).masked]
+    assert missed == []
+    assert flagged == []
+
+
+def test_fnrag_ask_json_masks_variants(hashing_sample_index_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    question = "주민번호 900101–1234567, 계좌 1002 345 678901 고객의 실명확인은?"
+    out = subprocess.run(
+        [sys.executable, "-m", "fnrag.cli", "ask", question, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "FNRAG_INDEX": str(hashing_sample_index_dir)},
+        check=True,
+    ).stdout
+    assert "1234567" not in out and "678901" not in out
+    assert "[주민등록번호1]" in out and "[계좌번호1]" in out

@@ -1,82 +1,37 @@
-"""Dataclass configs with per-field help text, loadable from YAML.
+"""Training configs and file helpers: the training steps' dataclasses (``SFTConfig``)
+and atomic JSON/JSONL writes.
 
-Every training step's options are a frozen dataclass whose fields carry
-``metadata={"help": ...}``; :func:`load_config` reads YAML into one (unknown keys are
-an error that names them), and :func:`config_help` prints the documented fields.
+Every training step's options are a frozen dataclass whose fields are made with
+``fnrag.config.opt``; ``load_config`` reads YAML into one (unknown keys are an error
+that names them), and ``config_help`` prints the documented fields.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from fnrag.config import config_from_mapping, config_help, load_config, opt
 from fnrag.errors import InputError
 from fnrag.files import write_file_atomic
 
-T = TypeVar("T")
-
-
-def opt(default: Any, help: str) -> Any:
-    """A dataclass field with a default and help text (lists/dicts are copied per instance)."""
-    if isinstance(default, list | dict):
-        value = default
-        return dataclasses.field(
-            default_factory=lambda: type(value)(value), metadata={"help": help}
-        )
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
-def config_from_mapping(cls: type[T], data: Mapping[str, Any], origin: str = "config") -> T:
-    """Build ``cls`` from a mapping, rejecting keys the dataclass does not define."""
-    if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"{cls!r} is not a dataclass")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise InputError(
-            f"{origin}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
-        )
-    return cls(**dict(data))
-
-
-def load_config(
-    cls: type[T], path: str | Path | None, overrides: Mapping[str, Any] | None = None
-) -> T:
-    """Read a YAML file into ``cls``; ``overrides`` (e.g. from the command line) win.
-
-    With no ``path`` the config is the defaults plus ``overrides``. Overrides that are
-    None (options not given) are ignored.
-    """
-    import yaml
-
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if not path:
-        return config_from_mapping(cls, given, origin="command line")
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"config file {file} not found; pass an existing YAML file")
-    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise InputError(f"{file}: expected a mapping of option: value at the top level")
-    data.update(given)
-    return config_from_mapping(cls, data, origin=str(file))
-
-
-def config_help(cls: type) -> str:
-    """One line per field: name, default and help text."""
-    lines = []
-    for f in dataclasses.fields(cls):
-        default = (
-            f.default
-            if f.default is not dataclasses.MISSING
-            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else "")
-        )
-        lines.append(f"  {f.name} (default {default!r}): {f.metadata.get('help', '')}")
-    return "\n".join(lines)
+# The generic config helpers live in fnrag.config; training's steps import them from here.
+__all__ = [
+    "LLAMA_LINEAR",
+    "SFTConfig",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "config_from_mapping",
+    "config_help",
+    "load_config",
+    "opt",
+    "read_jsonl",
+    "write_json",
+    "write_jsonl",
+]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -7,9 +7,11 @@ refuse on weak evidence → build the Alpaca prompt → generate → verify cita
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,10 +20,11 @@ from fnrag.answering.refusal import RefusalPolicy, ScopeScorer, measure, with_sc
 from fnrag.errors import InputError
 from fnrag.generators import Generator, StreamingGenerator, get_generator
 from fnrag.prompts import REFUSAL_SENTENCE, build_prompt
-from fnrag.types import MAX_QUESTION_CHARS, Answer, Citation, Evidence, Hit, Timings
+from fnrag.types import MAX_QUESTION_CHARS, Answer, Citation, Evidence, Hit, Retrieval, Timings
 
 if TYPE_CHECKING:
     from fnrag.answering.pii import MaskedText
+    from fnrag.settings import Settings
 
 __all__ = ["MAX_QUESTION_CHARS", "Answer", "Assistant", "Citation", "Timings", "ask"]
 
@@ -49,12 +52,16 @@ def _load(index: Any) -> Any:
     return index
 
 
-def _embedder_name(index: Any) -> str:
-    manifest = getattr(index, "manifest", None) or {}
-    embedder = manifest.get("embedder") if isinstance(manifest, dict) else None
-    if isinstance(embedder, dict):
-        return str(embedder.get("name", ""))
-    return str(embedder or getattr(getattr(index, "embedder", None), "name", ""))
+def _embedder_family(index: Any) -> str:
+    identity = getattr(index, "embedder_identity", None)
+    return str(getattr(identity, "family", ""))
+
+
+def _takes_retrieval(generator: Generator) -> bool:
+    try:
+        return "retrieval" in inspect.signature(generator.generate).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class Assistant:
@@ -95,6 +102,7 @@ class Assistant:
             raise InputError(f"k must be at least 1 (got {k})")
         self.index = _load(index)
         self.generator = get_generator(generator, **generator_options)
+        self._generator_takes_retrieval = _takes_retrieval(self.generator)
         self.k = k
         self.mode = mode
         self.refuse_ungrounded = refuse_ungrounded
@@ -102,37 +110,60 @@ class Assistant:
         self.log_question = log_question
         if refusal is False:
             self.refusal: RefusalPolicy | None = None
-        elif isinstance(refusal, RefusalPolicy):
-            self.refusal = refusal
         else:
-            # The dense threshold is calibrated on e5 cosines; other embedders use a
-            # different scale, so only the embedder-independent signals apply.
-            self.refusal = RefusalPolicy(dense_applies="e5" in _embedder_name(self.index).lower())
+            policy = refusal if isinstance(refusal, RefusalPolicy) else RefusalPolicy()
+            if policy.dense_applies is None:
+                # The cosine thresholds are calibrated on e5; other embedders use a
+                # different scale, so only the embedder-independent signals apply.
+                policy = replace(policy, dense_applies=_embedder_family(self.index) == "e5")
+            self.refusal = policy
         self._scope = (
             ScopeScorer.for_index(self.index)
             if self.refusal is not None and self.refusal.dense_applies
             else None
         )
 
+    @classmethod
+    def from_settings(
+        cls, index: Any, settings: Settings | None = None, **generator_options: Any
+    ) -> Assistant:
+        """An Assistant configured by :class:`fnrag.settings.Settings` (a YAML file's or
+        the defaults); ``generator_options`` go to the generator backend."""
+        from fnrag.settings import load_settings
+
+        chosen = settings or load_settings()
+        return cls(
+            index,
+            chosen.ask.generator,
+            k=chosen.search.k,
+            mode=chosen.search.mode,
+            refusal=chosen.refusal,
+            refuse_ungrounded=chosen.ask.refuse_ungrounded,
+            log=chosen.ask.log,
+            log_question=chosen.ask.log_question,
+            **generator_options,
+        )
+
     def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
         """Answer ``question``; ``on_text`` receives streamed text pieces when the
         generator can stream (the returned Answer is still the verified one)."""
         from fnrag.answering.pii import mask_pii
-        from fnrag.korean.tokens import tokenize
 
         started = time.perf_counter()
         masked_question = mask_pii(validate_question(question))
         masked = masked_question.text
-        hits = tuple(self.index.search(masked, k=self.k, mode=self.mode))
-        evidence = measure(tokenize(masked), hits, top=self.refusal.top if self.refusal else 3)
+        retrieval = self._retrieve(masked)
+        hits = retrieval.hits
+        top = self.refusal.top if self.refusal else 3
+        evidence = measure(retrieval.plan.tokens, hits, top=top)
         if self._scope is not None and hits:
-            evidence = with_scope(evidence, self._scope(masked))
+            evidence = with_scope(evidence, self._scope(retrieval))
         retrieved = time.perf_counter()
         if not hits or (self.refusal is not None and self.refusal.refuse(evidence)):
             answer = self._refusal(masked, hits, evidence, "weak evidence", "", started, retrieved)
             return self._finish(answer, question, masked_question)
         prompt = build_prompt(masked, hits)
-        raw = self._generate(prompt, masked, hits, on_text)
+        raw = self._generate(prompt, retrieval, on_text)
         generated = time.perf_counter()
         if locate(REFUSAL_SENTENCE, raw) is not None:
             answer = self._refusal(masked, hits, evidence, "declined", raw, started, retrieved)
@@ -162,16 +193,30 @@ class Assistant:
         )
         return self._finish(answer, question, masked_question)
 
+    def _retrieve(self, question: str) -> Retrieval:
+        retrieve = getattr(self.index, "retrieve", None)
+        if retrieve is not None:
+            return retrieve(question, self.k, self.mode)
+        # Any object with ``search(query, k, mode)`` still serves (bank code may pass
+        # its own): the question is analysed here instead.
+        from fnrag.index.plan import plan_query
+
+        hits = tuple(self.index.search(question, k=self.k, mode=self.mode))
+        return Retrieval(question, plan_query(question), hits, self.mode)
+
     def _generate(
-        self, prompt: str, question: str, hits: Sequence[Hit], on_text: Callable[[str], None] | None
+        self, prompt: str, retrieval: Retrieval, on_text: Callable[[str], None] | None
     ) -> str:
+        question, hits = retrieval.question, retrieval.hits
+        # Generators that take the retrieval (the extractive one) reuse its analysis.
+        extra = {"retrieval": retrieval} if self._generator_takes_retrieval else {}
         if on_text is not None and isinstance(self.generator, StreamingGenerator):
             pieces = []
-            for piece in self.generator.stream(prompt, question=question, passages=hits):
+            for piece in self.generator.stream(prompt, question=question, passages=hits, **extra):
                 pieces.append(piece)
                 on_text(piece)
             return "".join(pieces).strip()
-        text = self.generator.generate(prompt, question=question, passages=hits).text
+        text = self.generator.generate(prompt, question=question, passages=hits, **extra).text
         if on_text is not None:
             on_text(text)
         return text
@@ -230,9 +275,29 @@ class Assistant:
         return answer
 
 
-# One Assistant per (index path, generator, k) so repeated ask() calls stay warm.
-_assistants: dict[tuple[Any, ...], Assistant] = {}
+# One Assistant per (index folder, generator, k, options) so repeated ask() calls stay
+# warm, with the manifest's stat when it was loaded: a rebuild in place replaces
+# manifest.json, and the next call then serves the new build.
+_assistants: dict[tuple[Any, ...], tuple[Assistant, tuple[int, ...] | None]] = {}
 _assistants_lock = threading.Lock()
+
+
+def _manifest_stat(index_dir: Path) -> tuple[int, ...] | None:
+    try:
+        stat = (index_dir / "manifest.json").stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+def _build_id(index_dir: Path) -> str | None:
+    import json
+
+    try:
+        manifest = json.loads((index_dir / "manifest.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    return str(manifest.get("build_id", "")) if isinstance(manifest, dict) else None
 
 
 def ask(
@@ -244,15 +309,23 @@ def ask(
 ) -> Answer:
     """Answer one question with verified citations (see ``Assistant`` for options).
 
+    With an index folder (or None: the default index), the loaded index and generator
+    are kept for later calls; an index rebuilt in that folder is reloaded on the next
+    call (its build id changed), keeping the generator.
+
     Example:
         >>> from fnrag import ask  # doctest: +SKIP
         >>> ask("금융실명법의 목적은 무엇인가요?", index="index/").text  # doctest: +SKIP
     """
     if index is not None and not isinstance(index, str | Path):
         return Assistant(index, generator, k=k, **kw).ask(question)
+    from fnrag.paths import default_index_dir
+
+    # Resolved now, not when first cached: $FNRAG_INDEX may point elsewhere by now.
+    index_dir = Path(index) if index is not None else default_index_dir()
     try:
         key: tuple[Any, ...] | None = (
-            str(index),
+            str(index_dir.absolute()),
             generator,
             k,
             tuple(sorted(kw.items())),
@@ -261,9 +334,20 @@ def ask(
     except TypeError:
         key = None
     if key is None:
-        return Assistant(index, generator, k=k, **kw).ask(question)
+        return Assistant(index_dir, generator, k=k, **kw).ask(question)
     with _assistants_lock:
-        assistant = _assistants.get(key)
-        if assistant is None:
-            assistant = _assistants[key] = Assistant(index, generator, k=k, **kw)
+        stat = _manifest_stat(index_dir)
+        cached = _assistants.get(key)
+        if cached is None:
+            assistant = Assistant(index_dir, generator, k=k, **kw)
+        else:
+            assistant, seen = cached
+            if stat != seen and _build_id(index_dir) != str(
+                getattr(assistant.index, "version", "")
+            ):
+                # A new build: everything that depends on the index (its embedder's
+                # refusal calibration, the scope passages) is set up again; the
+                # generator (possibly a loaded model) is reused as it is.
+                assistant = Assistant(index_dir, assistant.generator, k=k, **kw)
+        _assistants[key] = (assistant, stat)
     return assistant.ask(question)

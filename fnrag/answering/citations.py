@@ -18,6 +18,42 @@ from fnrag.text import MARKER_RE, split_sentences, strip_markers
 from fnrag.text import WHITESPACE as _WS
 from fnrag.types import Citation, Hit, InvalidCitation
 
+# Markup is layout, not wording: a heading line, a table row, or a sentence that is
+# only bold markers, bullets and numbering never becomes a quote (or an answer).
+_HEADING_LINE = re.compile(r"^\s*#{1,6}(?:\s|$)")
+_TABLE_ROW = re.compile(r"^\s*\||\|\s*$|\|[^|\n]*\|")
+_TAGS = re.compile(r"<[^<>\n]*>")
+# A bare article heading, its title holding at most one level of parentheses:
+# 제4조의3 (거래정보등의 제공내용의 기록ㆍ관리), 제4조의3 ((…)) in the 2016 text.
+ARTICLE_HEADING = re.compile(r"^제\s*\d+\s*조(?:의\s*\d+)?\s*\((?:[^()]|\([^()]*\))*\)$")
+# Bullets, blockquotes and heading marks that may open a content line; "o" and "-"
+# glued to Hangul are the inspection manual's checklist bullets ("o금융실명…", "-예금…").
+LEADING_MARKUP = re.compile(
+    r"^(?:\s+|#{1,6}(?=\s|$)|>|[-*+•·∙□■○●◦▪▫※ㅇ](?=\s|[가-힣(「])|o(?=\s*[가-힣]))+"
+)
+_WORD = re.compile(r"[가-힣A-Za-z]")
+
+
+def is_markup(sentence: str) -> bool:
+    """True for text that must never be quoted: a Markdown heading, a table row, a
+    bare article heading, or bold markers/bullets/numbering with no words."""
+    if _HEADING_LINE.match(sentence) or _TABLE_ROW.search(sentence):
+        return True
+    bare = _WS.sub(" ", _TAGS.sub("", strip_markers(sentence))).strip()
+    bare = bare.replace("**", "").replace("__", "").replace("\\", "").strip()
+    if ARTICLE_HEADING.match(bare):
+        return True
+    return len(_WORD.findall(LEADING_MARKUP.sub("", bare))) < 2
+
+
+def trim_markup(text: str, start: int, end: int) -> tuple[int, int]:
+    """``(start, end)`` without the bullets or heading marks that open it."""
+    lead = LEADING_MARKUP.match(text[start:end])
+    if lead is not None and start + lead.end() < end:
+        start += lead.end()
+    return start, end
+
+
 _QUOTE_RES = (
     re.compile(r"“([^”\n]+)”"),
     re.compile(r'"([^"\n]+)"'),
@@ -102,12 +138,16 @@ def _bigrams(text: str) -> set[str]:
 def best_quote(sentence: str, passage: str) -> str:
     """The passage sentence most similar to ``sentence`` (character-bigram Dice).
 
-    Returns an exact substring of ``passage`` (the whole stripped passage when
-    it has no sentence boundary).
+    Markup (``is_markup``) is never chosen, and a chosen line loses its leading
+    bullet. Returns an exact substring of ``passage`` (the whole stripped passage
+    when it has no sentence that is not markup).
     """
     target = _bigrams(strip_markers(sentence))
     best, best_score = "", -1.0
     for start, end in split_sentences(passage):
+        if is_markup(passage[start:end]):
+            continue
+        start, end = trim_markup(passage, start, end)
         candidate = passage[start:end]
         grams = _bigrams(candidate)
         if not grams:
@@ -161,10 +201,14 @@ def verify_citations(answer: str, passages: Sequence[Hit]) -> CitationCheck:
 
 
 def _enclosing_sentence(text: str, start: int, end: int) -> str:
-    """The passage sentence holding ``text[start:end]``, else that span itself."""
+    """The passage sentence holding ``text[start:end]``, else that span itself (also
+    when that sentence is markup: a quoted article title stays the quoted words)."""
     for s_start, s_end in split_sentences(text):
         if s_start <= start and end <= s_end:
-            return text[s_start:s_end]
+            if is_markup(text[s_start:s_end]):
+                break
+            s_start, s_end = trim_markup(text, s_start, s_end)
+            return text[min(s_start, start) : s_end]
     return text[start:end]
 
 
@@ -201,4 +245,6 @@ def _citation(n: int, hit: Hit, quote: str) -> Citation:
         quote=quote,
         score=hit.score,
         pages=hit.pages,
+        pdf_page=hit.pdf_page,
+        pdf_pages=hit.pdf_pages,
     )

@@ -20,6 +20,14 @@ Choices worth knowing:
   floor of every numeric kind), amounts (digits followed by 원/만/억 …, or with
   thousands commas) and page numbers never reach 10 contiguous or hyphen-joined
   digits.  A number right after "ISBN" is not an account.
+* Typed or pasted variants match like the plain form: any dash (‐ ‑ ‒ – — − ー ﹣ －),
+  no-break, thin or ideographic spaces and full-width characters (０-９, ＋, （）, ＠) are
+  folded to ASCII before matching.  Every fold is one character for one, so offsets in
+  the folded text are offsets in the original, and everything outside a mask is kept
+  exactly as written.
+* Account numbers may be grouped by spaces (``1002 345 678901``) as long as one group
+  has 5+ digits or the groups are 농협's 3-4-4-2: rows of years or of 3-digit amounts
+  (``2019 2020 2021``, ``100 200 300 400``) are not accounts.
 """
 
 from __future__ import annotations
@@ -81,6 +89,21 @@ class MaskedText:
     def kinds(self) -> tuple[str, ...]:
         """The distinct kinds found, in order of first appearance."""
         return tuple(dict.fromkeys(r.kind for r in self.replacements))
+
+
+# --- folding typed variants to ASCII (one character for one) ---------------
+
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\ufe58\ufe63\uff0d"
+_SPACES = "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+_SPACES += "\u202f\u205f\u3000"
+_FOLD = {ord(c): "-" for c in _DASHES} | {ord(c): " " for c in _SPACES}
+# The full-width ASCII block (！ … ～), digits included; － is in it and folds to "-".
+_FOLD |= {code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
+
+
+def fold_variants(text: str) -> str:
+    """``text`` with dash, space and full-width variants as ASCII; same length, same offsets."""
+    return text.translate(_FOLD)
 
 
 # --- check digits -----------------------------------------------------------
@@ -168,9 +191,15 @@ def _classify_registration(raw: str) -> Verdict:
     return None  # may still be an account number: later patterns decide
 
 
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
 def _classify_card(raw: str) -> Verdict:
     grouped = not raw.isdigit()
     ok = luhn_ok(raw)
+    # A table header "2019 2020 2021 2022" has the card's shape, not its check digit.
+    if not ok and all(_YEAR.fullmatch(g) for g in re.split("[- ]", raw)):
+        return None
     if ok or grouped:
         return CARD, ok
     return None
@@ -196,6 +225,15 @@ _MIN_DIGITS, _MAX_DIGITS = 10, 16
 def _classify_grouped(raw: str) -> Verdict:
     d = "".join(c for c in raw if c.isdigit())
     if not _MIN_DIGITS <= len(d) <= _MAX_DIGITS:
+        return None
+    return ACCOUNT, None
+
+
+def _classify_spaced(raw: str) -> Verdict:
+    groups = [len(g) for g in raw.split(" ")]
+    if not _MIN_DIGITS <= sum(groups) <= _MAX_DIGITS:
+        return None
+    if max(groups) < 5 and groups != [3, 4, 4, 2]:
         return None
     return ACCOUNT, None
 
@@ -242,10 +280,23 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Callable[[str], Verdict]], ...] = (
     ),
     (re.compile(_L + r"\d{3}-\d{2}-\d{5}" + _R), _classify_business),
     (re.compile(_L + r"\d{2,6}(?:-\d{1,8}){1,4}" + _R), _classify_grouped),
+    (re.compile(_L + r"\d{3,6}(?: \d{2,8}){1,3}" + _R), _classify_spaced),
     (re.compile(r"(?<![0-9,.])\d{10,16}(?![0-9])(?![,.][0-9])"), _classify_run),
 )
 
 _ISBN_BEFORE = re.compile(r"ISBN(?:-1[03])?[:\s]*$", re.IGNORECASE)
+# A space-grouped value must be the whole space-joined run of numbers: part of a row
+# ("2010 2011 2012 2013 2014", "3748 02 4600589") is not a card or a phone number.
+# A one-digit count after it is not a group ("… 678901 2건").
+_RUN_BEFORE = re.compile(r"[0-9] ")
+_RUN_AFTER = re.compile(r" [0-9]{2}")
+
+
+def _inside_spaced_run(folded: str, start: int, end: int) -> bool:
+    return " " in folded[start:end] and (
+        _RUN_BEFORE.fullmatch(folded, max(0, start - 2), start) is not None
+        or _RUN_AFTER.match(folded, end) is not None
+    )
 
 
 def _normalise(kind: str, raw: str) -> str:
@@ -270,20 +321,24 @@ def mask_pii(text: str) -> MaskedText:
         >>> mask_pii("주민번호 900101-1234568, 다시 900101-1234568").text
         '주민번호 [주민등록번호1], 다시 [주민등록번호1]'
     """
+    # Match on the folded text; its spans are the original's (one-for-one folds).
+    folded = fold_variants(text)
     found: list[tuple[int, int, str, bool | None]] = []
     taken = [False] * (len(text) + 1)
     for pattern, classify in _PATTERNS:
-        for match in pattern.finditer(text):
+        for match in pattern.finditer(folded):
             start, end = match.span()
             if any(taken[start:end]):
                 continue
             raw = match.group(0)
-            if raw.isdigit() and _UNIT_AFTER.match(text, end):
+            if raw.replace(" ", "").isdigit() and _UNIT_AFTER.match(folded, end):
+                continue
+            if _inside_spaced_run(folded, start, end):
                 continue
             verdict = classify(raw)
             if verdict is None:
                 continue
-            if verdict[0] == ACCOUNT and _ISBN_BEFORE.search(text[max(0, start - 12) : start]):
+            if verdict[0] == ACCOUNT and _ISBN_BEFORE.search(folded[max(0, start - 12) : start]):
                 continue
             found.append((start, end, verdict[0], verdict[1]))
             for i in range(start, end):
@@ -296,7 +351,7 @@ def mask_pii(text: str) -> MaskedText:
     pieces: list[str] = []
     cursor = 0
     for start, end, kind, ok in found:
-        key = _normalise(kind, text[start:end])
+        key = _normalise(kind, folded[start:end])
         if key not in placeholders:
             counters[kind] = counters.get(kind, 0) + 1
             placeholders[key] = f"[{kind}{counters[kind]}]"

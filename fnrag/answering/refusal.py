@@ -20,42 +20,48 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fnrag.types import Evidence, Hit
+from fnrag.config import opt
+from fnrag.types import Evidence, Hit, Retrieval
 
 
 @dataclass(frozen=True)
 class RefusalPolicy:
-    """When to refuse before generating.
+    """When to refuse before generating, on the evidence retrieval found.
 
-    Attributes:
-        min_coverage: refuse below this morpheme coverage.
-        min_dense: refuse below this best cosine, unless coverage is at least
-            ``trust_coverage`` (exact wording outweighs a low cosine). Only applied
-            when ``dense_applies`` (the cosine scale is embedder-specific).
-        trust_coverage: coverage that overrides the dense threshold.
-        min_lexical: refuse when the best BM25 score is below this (0 disables).
-        top: how many top passages count for coverage.
-        dense_applies: apply the cosine thresholds; the Assistant enables them only for
-            e5 embedders.
-        min_scope: when the scope similarity is measured (e5), refuse below it...
-        scope_coverage: ...or below this coverage (the other thresholds then don't apply)...
-        confident_scope: ...unless the scope similarity reaches this: colloquial
-            questions ("가족 이름으로 나눠서 넣으라고 …") share few words with the statutes
-            yet sit close to them (off-topic questions stayed <= 0.857 in calibration).
+    The cosine thresholds (``min_dense``, ``min_scope``, ``confident_scope``) are
+    calibrated on multilingual-e5 (``benchmarks/calibrate_refusal.py``) and apply only
+    to an index whose embedder family is e5; coverage thresholds apply to every
+    embedder.
     """
 
-    min_coverage: float = 0.5
-    min_dense: float = 0.80
-    trust_coverage: float = 0.75
-    min_lexical: float = 0.0
-    top: int = 3
-    dense_applies: bool = True
-    min_scope: float = 0.858
-    scope_coverage: float = 0.25
-    confident_scope: float = 0.865
+    min_coverage: float = opt(0.5, "refuse below this share of the question's morphemes found")
+    min_dense: float = opt(
+        0.80,
+        "e5 only: refuse below this best cosine, unless coverage reaches trust_coverage",
+    )
+    trust_coverage: float = opt(0.75, "coverage that overrides min_dense")
+    min_lexical: float = opt(0.0, "refuse when the best BM25 score is below this (0: off)")
+    top: int = opt(3, "how many top passages count for coverage")
+    dense_applies: bool | None = opt(
+        None,
+        "apply the e5 cosine thresholds (None: the Assistant decides by the index's "
+        "embedder family; a policy used on its own applies them)",
+    )
+    min_scope: float = opt(
+        0.858, "e5 only: refuse when the question is this far from every statute passage"
+    )
+    scope_coverage: float = opt(
+        0.25, "e5 only: ...or when coverage is below this (other thresholds then off)..."
+    )
+    confident_scope: float = opt(
+        0.865,
+        "e5 only: ...unless the scope similarity reaches this (colloquial questions share "
+        "few words with the statutes yet sit close to them)",
+    )
 
     def refuse(self, evidence: Evidence) -> bool:
-        if evidence.scope is not None and self.dense_applies:
+        dense_applies = self.dense_applies is not False
+        if evidence.scope is not None and dense_applies:
             # With e5 the scope similarity separates best (calibration: in-scope
             # >= 0.861, off-topic <= 0.856: threshold midway); coverage only catches junk.
             if evidence.scope < self.min_scope:
@@ -66,7 +72,7 @@ class RefusalPolicy:
         if self.min_lexical and (evidence.lexical or 0.0) < self.min_lexical:
             return True
         return bool(
-            self.dense_applies
+            dense_applies
             and evidence.dense is not None
             and evidence.dense < self.min_dense
             and evidence.coverage < self.trust_coverage
@@ -124,12 +130,13 @@ class ScopeScorer:
             return None
         return cls(index)
 
-    def __call__(self, question: str) -> float:
+    def __call__(self, retrieval: Retrieval) -> float:
+        """Uses the vector retrieval already computed; embeds only when there is none
+        (lexical mode, or an index object without vectors of its own)."""
         import numpy as np
 
-        encode = getattr(self.index, "encode_query", None)  # fnrag Index: reuses search's
-        if encode is not None:
-            query = encode(question)
-        else:
-            query = np.asarray(self.index.embedder.encode_queries([question])[0], dtype=np.float32)
+        query = retrieval.query_vector
+        if query is None:
+            embedded = self.index.embedder.encode_queries([retrieval.plan.dense_text])[0]
+            query = np.asarray(embedded, dtype=np.float32)
         return float((self.vectors @ query).max()) if len(self.vectors) else 0.0

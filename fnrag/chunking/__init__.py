@@ -5,6 +5,6 @@ case boxes); ``spans`` holds the span helpers both use.
 """
 
 from fnrag.chunking.chunker import chunk_document
-from fnrag.chunking.spans import DEFAULT_MAX_CHARS
+from fnrag.chunking.spans import DEFAULT_MAX_CHARS, ChunkConfig
 
-__all__ = ["DEFAULT_MAX_CHARS", "chunk_document"]
+__all__ = ["DEFAULT_MAX_CHARS", "ChunkConfig", "chunk_document"]

@@ -47,7 +47,7 @@ def chunk_document(
         if chunk_id in seen:  # identical text under an identical heading: keep ids unique
             chunk_id = _chunk_id(doc.title, section, f"{text}\n@{start}")
         seen.add(chunk_id)
-        page, pages = _pages(doc, start, end)
+        page, pages, pdf_pages = _pages(doc, start, end)
         chunks.append(
             Chunk(
                 chunk_id=chunk_id,
@@ -60,6 +60,8 @@ def chunk_document(
                 page=page,
                 pages=pages,
                 effective_date=doc.effective_date,
+                pdf_page=pdf_pages[0] if pdf_pages else None,
+                pdf_pages=pdf_pages,
             )
         )
     return chunks
@@ -69,14 +71,23 @@ def _chunk_id(title: str, section: str, text: str) -> str:
     return hashlib.sha256(f"{title}\n{section}\n{text}".encode()).hexdigest()[:16]
 
 
-def _pages(doc: Document, start: int, end: int) -> tuple[int | None, tuple[int, ...]]:
+def _pages(
+    doc: Document, start: int, end: int
+) -> tuple[int | None, tuple[int, ...], tuple[int, ...]]:
+    """The first printed page, every printed page, and every PDF page of a span.
+
+    Printed numbers are what a reader finds on the paper (p.219); PDF page indexes are
+    what a viewer's page box takes (56): a citation needs both.
+    """
     if not doc.pages:
-        return None, ()
+        return None, (), ()
     first = max(0, bisect.bisect_right(doc.page_starts, start) - 1)
     last = max(first, bisect.bisect_right(doc.page_starts, max(start, end - 1)) - 1)
     numbers: list[int] = []
-    for page in doc.pages[first : last + 1]:
+    spanned = doc.pages[first : last + 1]
+    for page in spanned:
         for n in page.printed or (page.index,):
             if n not in numbers:
                 numbers.append(n)
-    return numbers[0], tuple(numbers)
+    # A sheet holding two printed pages is two Page records with one PDF index.
+    return numbers[0], tuple(numbers), tuple(dict.fromkeys(page.index for page in spanned))

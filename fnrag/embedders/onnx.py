@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from fnrag.embedders.base import BaseEmbedder
-from fnrag.errors import FnragError, InputError, missing_extra
+from fnrag.errors import FnragError, InputError, missing_dependency
 from fnrag.files import file_lock, publish_dir
 from fnrag.paths import fnrag_home
 
@@ -88,7 +88,7 @@ def _export(folder: Path, tmp: Path) -> None:
         import torch
         from transformers import AutoModel
     except ImportError as exc:
-        raise missing_extra(getattr(exc, "name", None) or "onnx", "default") from exc
+        raise missing_dependency(getattr(exc, "name", None) or "onnx") from exc
 
     model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
 
@@ -197,7 +197,7 @@ class OnnxEmbedder(BaseEmbedder):
             import onnxruntime as ort
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise missing_extra(getattr(exc, "name", None) or "onnxruntime", "default") from exc
+            raise missing_dependency(getattr(exc, "name", None) or "onnxruntime") from exc
         meta = json.loads((onnx_dir / MARKER).read_text(encoding="utf-8"))
         self.pooling = str(meta.get("pooling", "mean"))
         self.tokenizer = Tokenizer.from_file(str(onnx_dir / "tokenizer.json"))

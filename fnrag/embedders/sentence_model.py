@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from fnrag.embedders.base import BaseEmbedder
-from fnrag.errors import missing_extra
+from fnrag.errors import missing_dependency
 
 
 def _offline() -> None:
@@ -60,5 +60,5 @@ def _load_sentence_transformer(path_or_name: str) -> Any:
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise missing_extra("sentence-transformers", "default") from exc
+        raise missing_dependency("sentence-transformers") from exc
     return SentenceTransformer(path_or_name, device=None)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -31,14 +31,6 @@ CHUNK_SIZE = 1000
 CHUNK_OVERLAP = 200
 TEXT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 PDF_SUFFIXES = frozenset({".pdf"})
-
-
-class PassageEmbedder(Protocol):
-    """The part of ``fnrag.embedders.Embedder`` the baseline uses."""
-
-    def encode_passages(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray: ...
-
-    def encode_queries(self, texts: Sequence[str], **kwargs: Any) -> np.ndarray: ...
 
 
 def collect_files(sources: Sequence[str | Path]) -> list[tuple[Path, str]]:

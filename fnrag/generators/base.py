@@ -6,7 +6,24 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from fnrag.errors import GenerationError
 from fnrag.types import Hit
+
+
+class ContextOverflowError(GenerationError):
+    """The prompt did not fit the model's context window.
+
+    Attributes:
+        prompt_tokens: the prompt's tokens as the server counted them (else as estimated).
+        context_tokens: the server's context size when it said so, else None.
+    """
+
+    def __init__(
+        self, message: str, *, prompt_tokens: int | None = None, context_tokens: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.context_tokens = context_tokens
 
 
 @dataclass(frozen=True)
@@ -53,3 +70,18 @@ class Generator(Protocol):
 @runtime_checkable
 class StreamingGenerator(Generator, Protocol):
     def stream(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class BudgetedGenerator(Generator, Protocol):
+    """A generator whose model has a context window the prompt must fit
+    (``fnrag.generators.budget.fit_prompt`` trims the passages to it)."""
+
+    def prompt_budget(self) -> int | None:
+        """Tokens the whole prompt may take (the answer's room already left out);
+        None when unknown (then the prompt is sent whole)."""
+        ...
+
+    def count_prompt_tokens(self, prompt: str) -> int:
+        """Tokens the request for ``prompt`` takes, counted so as never to undercount."""
+        ...

@@ -16,18 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from fnrag.answering.citations import ARTICLE_HEADING, LEADING_MARKUP, is_markup
 from fnrag.generators.base import Generation
 from fnrag.prompts import REFUSAL_SENTENCE
 from fnrag.text import split_sentences
-from fnrag.types import Hit
+from fnrag.types import Hit, QueryPlan, Retrieval
 
 # Markdown and amendment noise that is not part of the answer's wording.
 _AMENDMENT = re.compile(r"\s*<(?:개정|신설|전문개정|본조신설|제목개정|단서신설|종전)[^<>]*>")
 _ESCAPE = re.compile(r"\\([.\-*#()\[\]])")
-_LEADING = re.compile(r"^(?:#+\s*|[-*]\s+|\*\*)+")
 _MIN_CHARS = 12
-# A bare article heading ("제4조 (실명확인의 생략)") names a topic but answers nothing.
-_HEADING_ONLY = re.compile(r"^제\s*\d+\s*조(?:의\s*\d+)?\s*\([^()]*\)$")
 # A paragraph: lines up to the next blank line.
 _BLOCK = re.compile(r"[^\n]+(?:\n(?![ \t]*\n)[^\n]*)*")
 
@@ -74,20 +72,32 @@ class ExtractiveGenerator:
         self.heading_credit = heading_credit
         self.distinct_passages = distinct_passages
 
-    def generate(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Generation:
+    def generate(
+        self,
+        prompt: str,
+        *,
+        question: str,
+        passages: Sequence[Hit],
+        retrieval: Retrieval | None = None,
+    ) -> Generation:
+        """``retrieval``, when given, supplies the question's analysis (no second one)."""
         started = time.perf_counter()
-        chosen = self.select(question, passages)
+        chosen = self.select(question, passages, retrieval.plan if retrieval else None)
         answer = " ".join(f"{c.text} [{c.n}]" for c in chosen)
         text = answer or REFUSAL_SENTENCE
         return Generation(text=text, seconds=time.perf_counter() - started)
 
-    def select(self, question: str, passages: Sequence[Hit]) -> list[_Candidate]:
+    def select(
+        self, question: str, passages: Sequence[Hit], plan: QueryPlan | None = None
+    ) -> list[_Candidate]:
         """The sentences the answer will consist of, best first."""
-        from fnrag.index.plan import plan_query
+        if plan is None:
+            from fnrag.index.plan import plan_query
 
+            plan = plan_query(question)
         # The retrieval plan's terms: the question's own words at full weight plus
         # the statutes' words for practitioner terms (거래내역 → 거래정보등) at less.
-        terms = plan_query(question).terms
+        terms = plan.terms
         wanted = {t.lower(): _weight(t) * w for t, w in terms.items()}
         # Expansion terms add evidence but don't raise the bar: normalise by the
         # question's own words only.
@@ -161,10 +171,15 @@ def _sentences(text: str) -> tuple[str, ...]:
         # carries prompt-control tokens) is never repeated as part of an answer.
         if looks_like_injection(sentence) or any(a <= start < b for a, b in hostile):
             continue
+        # Headings, table rows and bare bullets are layout: they answer nothing, and
+        # the citation would have to quote markup. A bare article heading
+        # ("제4조 (실명확인의 생략)") names a topic but answers nothing either.
+        if is_markup(sentence):
+            continue
         sentence = strip_markers(_ESCAPE.sub(r"\1", sanitize_passage(sentence)))
-        sentence = _LEADING.sub("", sentence).strip()
+        sentence = LEADING_MARKUP.sub("", sentence.replace("**", "")).strip()
         sentence = " ".join(sentence.split())
-        if len(sentence) >= _MIN_CHARS and not _HEADING_ONLY.match(sentence):
+        if len(sentence) >= _MIN_CHARS and not ARTICLE_HEADING.match(sentence):
             out.append(sentence)
     return tuple(out)
 

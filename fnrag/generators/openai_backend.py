@@ -3,21 +3,49 @@
 Settings come from arguments, else ``FNRAG_OPENAI_BASE_URL`` /
 ``FNRAG_OPENAI_MODEL`` / ``OPENAI_API_KEY``. Local servers ignore the key, so a
 placeholder is sent when none is set. Temperature 0: answers must be reproducible.
+
+The prompt is fitted to the model's context (``fnrag.generators.budget``): the budget
+is ``max_prompt_tokens`` when set, else the server's context less ``max_tokens``. The
+context comes from ``/models`` where the server lists it (vLLM's ``max_model_len``);
+llama-cpp-python lists none, but its context-overflow answer (HTTP 400) states it, and
+the prompt is then fitted to that and sent once more. Tokens are counted by the
+server's ``/extras/tokenize/count`` (llama-cpp-python), else bounded by UTF-8 bytes.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from fnrag.errors import GenerationError, InputError, missing_extra
-from fnrag.generators.base import Generation
-from fnrag.prompts import build_messages
+from fnrag.generators.base import ContextOverflowError, Generation
+from fnrag.generators.budget import estimate_tokens
+from fnrag.prompts import SYSTEM_PROMPT, build_messages
 from fnrag.types import Hit
 
 _PLACEHOLDER_KEY = "sk-no-key-needed"
+# Role headers and turn tokens a chat template wraps two messages in (SmolLM2: 14).
+_TEMPLATE_TOKENS = 32
+# Where servers list a model's context in ``/models`` (vLLM, LM Studio, OpenRouter).
+_CONTEXT_KEYS = ("max_model_len", "context_length", "max_context_length", "n_ctx")
+# A 400 about the context: OpenAI/vLLM/llama-cpp-python ("maximum context length is
+# 2048 tokens … 9030 in the messages"), older llama-cpp-python ("Requested tokens (N)
+# exceed context window of 2048"), llama.cpp's server ("exceeds the available context
+# size", with n_ctx and n_prompt_tokens).
+_OVERFLOW = re.compile(r"context|n_ctx|too many tokens", re.IGNORECASE)
+_CONTEXT_SIZE = re.compile(
+    r"maximum context length is (\d[\d,]*)|context window of (\d[\d,]*)|\bn_ctx\W{0,4}(\d+)",
+    re.IGNORECASE,
+)
+_PROMPT_SIZE = re.compile(
+    r"(\d[\d,]*) (?:tokens )?in the messages|Requested tokens \((\d+)\)"
+    r"|n_prompt_tokens\W{0,4}(\d+)",
+    re.IGNORECASE,
+)
 
 
 class OpenAIGenerator:
@@ -31,6 +59,9 @@ class OpenAIGenerator:
         timeout: seconds per request.
         max_retries: retries on connection errors, 429 and 5xx (with backoff).
         max_tokens / temperature: generation settings.
+        max_prompt_tokens: the most tokens the prompt may take; default: the server's
+            context (when it says) less ``max_tokens``. Passages that don't fit are
+            left out or shortened (``fnrag.generators.budget``).
         http_client: an ``httpx.Client`` to use (tests hook requests through it).
     """
 
@@ -45,6 +76,7 @@ class OpenAIGenerator:
         max_retries: int = 2,
         max_tokens: int = 256,
         temperature: float = 0.0,
+        max_prompt_tokens: int | None = None,
         http_client: Any = None,
     ) -> None:
         try:
@@ -58,9 +90,19 @@ class OpenAIGenerator:
                 "the openai generator needs a model name: "
                 "pass --model NAME or set FNRAG_OPENAI_MODEL"
             )
+        if max_prompt_tokens is not None and max_prompt_tokens < 1:
+            raise InputError(
+                f"max_prompt_tokens must be a positive number of tokens (got {max_prompt_tokens})"
+            )
         key = api_key or os.environ.get("OPENAI_API_KEY") or _PLACEHOLDER_KEY
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.max_prompt_tokens = max_prompt_tokens
+        # The server's context window: None = not asked yet, 0 = it does not say.
+        self.context_tokens: int | None = None
+        # Whether the server counts tokens (llama-cpp-python): None = not tried yet.
+        self._server_counts: bool | None = None
+        self._system_tokens: int | None = None
         self._client = openai.OpenAI(
             base_url=self.base_url,
             api_key=key,
@@ -80,11 +122,95 @@ class OpenAIGenerator:
             "temperature": self.temperature,
         }
 
-    def _fail(self, error: Exception) -> GenerationError:
+    # --- the context budget ------------------------------------------------------------
+
+    def prompt_budget(self) -> int | None:
+        """Tokens the prompt may take: ``max_prompt_tokens``, else the server's context
+        less the answer's ``max_tokens``; None while the context is unknown."""
+        if self.max_prompt_tokens is not None:
+            return self.max_prompt_tokens
+        if self.context_tokens is None:
+            self.context_tokens = self._listed_context() or 0
+        return max(1, self.context_tokens - self.max_tokens) if self.context_tokens else None
+
+    def count_prompt_tokens(self, prompt: str) -> int:
+        """Tokens of the request for ``prompt``: exact where the server counts, else an
+        upper bound; plus the chat template's own tokens."""
+        if self._system_tokens is None:
+            self._system_tokens = self._count(SYSTEM_PROMPT)
+        return self._system_tokens + self._count(prompt) + _TEMPLATE_TOKENS
+
+    def _count(self, text: str) -> int:
+        import openai
+
+        if self.base_url and self._server_counts is not False:
+            try:
+                reply = self._probe().post(
+                    f"{self._root()}/extras/tokenize/count", cast_to=object, body={"input": text}
+                )
+                count = reply.get("count") if isinstance(reply, dict) else None
+                if isinstance(count, int):
+                    self._server_counts = True
+                    return count
+            except (openai.OpenAIError, ValueError, TypeError):
+                pass  # no counting endpoint there: estimate from now on
+            self._server_counts = False
+        return estimate_tokens(text)
+
+    def _listed_context(self) -> int | None:
+        import openai
+
+        if not self.base_url:  # api.openai.com lists no context sizes
+            return None
+        try:
+            models = self._probe().models.list().data
+        except (openai.OpenAIError, ValueError, TypeError):
+            return None  # best effort: an overflow answer names the context too
+        for model in models:
+            if model.id == self.model or len(models) == 1:
+                extra = model.model_extra or {}
+                for key in _CONTEXT_KEYS:
+                    if isinstance(extra.get(key), int) and extra[key] > 0:
+                        return int(extra[key])
+        return None
+
+    def _probe(self) -> Any:
+        return self._client.with_options(timeout=10, max_retries=0)
+
+    def _root(self) -> str:
+        return re.sub(r"/v1/?$", "", (self.base_url or "").rstrip("/"))
+
+    def _fail(self, error: Exception, prompt: str) -> GenerationError:
         where = self.base_url or "api.openai.com"
+        overflow = self._overflow(error, prompt)
+        if overflow is not None:
+            return overflow
         return GenerationError(
             f"the OpenAI-compatible endpoint at {where} failed ({type(error).__name__}: {error}); "
             "check that the server runs and --base-url/--model/--api-key are right"
+        )
+
+    def _overflow(self, error: Exception, prompt: str) -> ContextOverflowError | None:
+        """A 400 about the context as what it is; the context it names is kept, so
+        the next prompt is fitted to it."""
+        if getattr(error, "status_code", None) != 400:
+            return None
+        body = getattr(error, "body", None)
+        said = f"{error} {json.dumps(body) if body is not None else ''}"
+        if "context_length_exceeded" not in said and not _OVERFLOW.search(said):
+            return None
+        context = _first_number(_CONTEXT_SIZE, said)
+        prompt_tokens = _first_number(_PROMPT_SIZE, said) or self.count_prompt_tokens(prompt)
+        if context and self.max_prompt_tokens is None:
+            self.context_tokens = context
+        where = self.base_url or "api.openai.com"
+        size = f" ({context:,} tokens, {self.max_tokens:,} of them kept for the answer)"
+        return ContextOverflowError(
+            f"the prompt of {prompt_tokens:,} tokens exceeds the context of the model server at "
+            f"{where}{size if context else ''}; lower -k, set --max-prompt-tokens, or start the "
+            "server with a larger --n_ctx",
+            prompt_tokens=prompt_tokens,
+            context_tokens=context,
         )
 
     def generate(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Generation:
@@ -96,7 +222,7 @@ class OpenAIGenerator:
                 **self._request(prompt, question, passages)
             )
         except openai.OpenAIError as error:
-            raise self._fail(error) from error
+            raise self._fail(error, prompt) from error
         choice = response.choices[0]
         usage = response.usage
         return Generation(
@@ -115,8 +241,21 @@ class OpenAIGenerator:
             chunks = self._client.chat.completions.create(
                 **self._request(prompt, question, passages), stream=True
             )
-            for chunk in chunks:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
         except openai.OpenAIError as error:
-            raise self._fail(error) from error
+            raise self._fail(error, prompt) from error
+        # Closed when the caller stops reading (a prompt echo): the server stops too.
+        with chunks:
+            try:
+                for chunk in chunks:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
+            except openai.OpenAIError as error:
+                raise self._fail(error, prompt) from error
+
+
+def _first_number(pattern: re.Pattern[str], text: str) -> int | None:
+    match = pattern.search(text)
+    if match is None:
+        return None
+    digits = next(group for group in match.groups() if group)
+    return int(digits.replace(",", ""))

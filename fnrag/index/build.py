@@ -11,24 +11,29 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fnrag import __version__
+from fnrag.embedders.base import same_embedder
 from fnrag.errors import FnragError, InputError
-from fnrag.index import store
+from fnrag.index import signing, store
 from fnrag.index.bm25 import BM25Index
+from fnrag.index.progress import Progress
 from fnrag.index.store import read_chunks
 from fnrag.korean.tokens import tokenize_many
-from fnrag.paths import default_index_dir, sample_corpus_dir
+from fnrag.paths import VERSION, default_index_dir, sample_corpus_dir
 from fnrag.types import Chunk
 
 # Bumped when chunking changes, so cached per-file chunks are not reused across versions.
 CHUNKER_VERSION = 2
+# Chunks per embedder / Kiwi call: large enough to batch well, small enough that a
+# 50 MB source never holds all its intermediates at once.
+EMBED_BATCH = 1024
+TOKENIZE_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class BuildReport:
         reused_embeddings: chunks whose embedding came from the previous index.
         seconds: wall time per stage (ingest, embed, lexical, write, total).
         embedder: the embedder's identity.
+        notes: one-line remarks for the user (e.g. a stale build lock taken over).
     """
 
     index_dir: Path
@@ -73,19 +79,23 @@ class BuildReport:
     reused_embeddings: int
     seconds: dict[str, float] = field(default_factory=dict)
     embedder: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
-def _previous_state(index_dir: Path, embedder_identity: dict[str, Any]) -> tuple[dict, dict, dict]:
+def _previous_state(
+    index_dir: Path, embedder_identity: dict[str, Any], verify_key: bytes | None = None
+) -> tuple[dict, dict, _TermsByChunk]:
     """Chunks by source (with file sha), embeddings and term counts by chunk id.
 
-    An unreadable previous index is simply not reused: the build replaces it.
+    An unreadable previous index is simply not reused: the build replaces it. With a
+    key, neither is one it does not verify: its chunks would be re-signed unchecked.
     """
     try:
-        manifest = store.read_manifest(index_dir)
+        manifest = store.read_manifest(index_dir, verify_key=verify_key)
         paths = store.verify_files(index_dir, manifest)
         chunks = read_chunks(paths["chunks"])
     except FnragError:
-        return {}, {}, {}
+        return {}, {}, _TermsByChunk(None, {})
     by_source: dict[str, tuple[str, list[Chunk]]] = {}
     if manifest.get("chunker_version") == CHUNKER_VERSION:
         file_sha = {entry["source"]: entry["sha256"] for entry in manifest.get("sources", [])}
@@ -93,12 +103,28 @@ def _previous_state(index_dir: Path, embedder_identity: dict[str, Any]) -> tuple
             if chunk.source in file_sha:
                 by_source.setdefault(chunk.source, (file_sha[chunk.source], []))[1].append(chunk)
     vectors: dict[str, np.ndarray] = {}
-    if manifest.get("embedder") == embedder_identity:
-        matrix = np.load(paths["embeddings"], allow_pickle=False)
+    if same_embedder(embedder_identity, manifest.get("embedder") or {}):
+        # Memory-mapped: rows are read when reused, not all at once.
+        matrix = np.load(paths["embeddings"], mmap_mode="r", allow_pickle=False)
         vectors = {chunk.chunk_id: matrix[row] for row, chunk in enumerate(chunks)}
     bm25 = BM25Index.load(paths["bm25"], paths["bm25_vocab"])
-    terms = {chunk.chunk_id: bm25.doc_terms(row) for row, chunk in enumerate(chunks)}
+    terms = _TermsByChunk(bm25, {chunk.chunk_id: row for row, chunk in enumerate(chunks)})
     return by_source, vectors, terms
+
+
+class _TermsByChunk(dict[str, int]):
+    """chunk id → its term counts in the previous index, computed when asked for.
+
+    A Counter per chunk up front costs about 1 GB for a 50 MB source.
+    """
+
+    def __init__(self, bm25: BM25Index | None, rows: dict[str, int]) -> None:
+        super().__init__(rows)
+        self.bm25 = bm25
+
+    def terms(self, chunk_id: str) -> list[str]:
+        assert self.bm25 is not None  # rows are empty without one
+        return list(self.bm25.doc_terms(self[chunk_id]).elements())
 
 
 def _unique_ids(chunks: list[Chunk]) -> list[Chunk]:
@@ -113,21 +139,26 @@ def _unique_ids(chunks: list[Chunk]) -> list[Chunk]:
 
 
 def build_index(
-    sources: Sequence[str | os.PathLike[str]] = (),
+    sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] = (),
     out_dir: str | os.PathLike[str] | None = None,
     embedder: str | None = None,
     *,
     progress: bool = False,
     exact_search_limit: int = 50_000,
+    sign_key: signing.KeySource | None = None,
 ) -> BuildReport:
     """Ingest, chunk, embed and index ``sources`` into ``out_dir``, atomically.
 
     Args:
-        sources: files or directories (PDF, Markdown, text); none builds the sample corpus.
+        sources: one file or directory, or several (PDF, Markdown, text); none builds
+            the sample corpus. A symbolic link to a folder inside a directory is skipped.
         out_dir: the index directory (default: ``default_index_dir()``).
         embedder: embedder spec (default: the bundled multilingual-e5-small).
         progress: show progress bars on stderr.
         exact_search_limit: above this many chunks FAISS uses HNSW instead of exact search.
+        sign_key: sign the manifest with this HMAC key (a key file's path, or the key's
+            bytes; at least 32 random bytes). Default: the file ``$FNRAG_INDEX_KEY`` names,
+            else unsigned. With a key, a previous index is reused only if it verifies.
 
     Example:
         >>> report = build_index(["index/sample"], "/tmp/fnrag-idx")  # doctest: +SKIP
@@ -136,11 +167,12 @@ def build_index(
     """
     from fnrag.chunking import chunk_document
     from fnrag.embedders.factory import load_embedder
-    from fnrag.ingest.sources import collect_sources, load_document
+    from fnrag.ingest.sources import collect_sources, load_document, source_paths
 
     started = time.perf_counter()
-    index_dir = Path(out_dir) if out_dir is not None else default_index_dir()
-    given = [str(s) for s in sources] or [str(sample_corpus_dir())]
+    index_dir = _index_dir(out_dir)
+    key = signing.resolve_key(sign_key)
+    given = [os.fspath(s) for s in source_paths(sources)] or [str(sample_corpus_dir())]
     collected = collect_sources(given)
     files = list(collected)
     skipped = [(item.source, item.reason) for item in collected.skipped]
@@ -148,16 +180,21 @@ def build_index(
         raise InputError(
             f"no PDF, Markdown or text files found in {', '.join(given)}; give files or folders holding them"
         )
+    store.check_out_dir(index_dir)
     model = load_embedder(embedder)
     identity = model.identity()
     seconds: dict[str, float] = {}
-    with store.build_lock(index_dir):
-        previous_chunks, previous_vectors, previous_terms = _previous_state(index_dir, identity)
+    shown = Progress(progress)
+    with store.build_lock(index_dir) as lock_note:
+        notes = [lock_note] if lock_note else []
+        previous_chunks, previous_vectors, previous_terms = _previous_state(
+            index_dir, identity, key
+        )
         chunks: list[Chunk] = []
         reports: list[FileReport] = []
         sources_meta: list[dict[str, Any]] = []
         stage = time.perf_counter()
-        for path, source in _progress(files, progress, "ingest"):
+        for path, source in shown.files(files):
             digest = store.sha256_file(path)
             cached = previous_chunks.get(source)
             if cached is not None and cached[0] == digest:
@@ -186,34 +223,34 @@ def build_index(
             raise InputError("the sources yielded no text to index; check that they are not empty")
         seconds["ingest"] = time.perf_counter() - stage
 
+        build_id = store.new_build_id()
+        store.begin_build(index_dir, build_id)  # before its first file: see store.commit
+
         stage = time.perf_counter()
-        missing = [i for i, c in enumerate(chunks) if c.chunk_id not in previous_vectors]
-        vectors = np.zeros((len(chunks), model.dimension), dtype=np.float32)
-        for i, chunk in enumerate(chunks):
-            if chunk.chunk_id in previous_vectors:
-                vectors[i] = previous_vectors[chunk.chunk_id]
-        if missing:
-            encoded = model.encode_passages(
-                [chunks[i].indexed_text for i in missing], progress=progress
-            )
-            vectors[missing] = np.asarray(encoded, dtype=np.float32)
+        embeddings_path = index_dir / f"embeddings-{build_id}.npy"
+        vectors, missing = _embed(model, chunks, previous_vectors, embeddings_path, shown)
         seconds["embed"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
-        todo = [i for i, c in enumerate(chunks) if c.chunk_id not in previous_terms]
-        fresh = dict(zip(todo, tokenize_many([chunks[i].indexed_text for i in todo]), strict=True))
-        token_lists = [
-            fresh[i] if i in fresh else list(previous_terms[c.chunk_id].elements())
-            for i, c in enumerate(chunks)
-        ]
-        bm25 = BM25Index.from_token_lists(token_lists)
+        # from_token_lists reads each list once, in order: a generator keeps one batch alive.
+        tokens = _token_lists(chunks, previous_terms, shown)
+        bm25 = BM25Index.from_token_lists(tokens)  # type: ignore[arg-type]
         seconds["lexical"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
+        shown.stage(f"writing the index into {index_dir}")
         manifest = _write(
-            index_dir, chunks, vectors, bm25, identity, embedder, sources_meta, exact_search_limit
+            index_dir,
+            build_id,
+            chunks,
+            vectors,
+            bm25,
+            identity,
+            embedder,
+            sources_meta,
+            exact_search_limit,
         )
-        store.commit(index_dir, manifest)
+        store.commit(index_dir, manifest, sign_key=key)
         seconds["write"] = time.perf_counter() - stage
     seconds["total"] = time.perf_counter() - started
     return BuildReport(
@@ -225,19 +262,73 @@ def build_index(
         reused_embeddings=len(chunks) - len(missing),
         seconds=seconds,
         embedder=identity,
+        notes=tuple(notes),
     )
 
 
-def _progress(items: list, enabled: bool, label: str) -> Any:
-    if not enabled:
-        return items
-    from tqdm import tqdm
+def _index_dir(out_dir: str | os.PathLike[str] | None) -> Path:
+    if out_dir is None:
+        return default_index_dir()
+    if not isinstance(out_dir, str | os.PathLike) or isinstance(os.fspath(out_dir), bytes):
+        raise InputError(f"out_dir {out_dir!r} is not a folder path; pass a str or pathlib.Path")
+    if not os.fspath(out_dir).strip():
+        raise InputError("out_dir is empty; give the folder to write the index into")
+    return Path(out_dir)
 
-    return tqdm(items, desc=label, unit="file")
+
+def _embed(
+    model: Any,
+    chunks: list[Chunk],
+    previous: dict[str, np.ndarray],
+    path: Path,
+    shown: Progress,
+) -> tuple[np.ndarray, list[int]]:
+    """Embed the chunks the previous index lacks, in batches, straight into ``path``.
+
+    The vectors go into a memory-mapped ``.npy`` as each batch finishes, so no list
+    of every text or every intermediate array is held.
+    """
+    vectors = np.lib.format.open_memmap(
+        path, mode="w+", dtype=np.float32, shape=(len(chunks), model.dimension)
+    )
+    missing = []
+    for i, chunk in enumerate(chunks):
+        if chunk.chunk_id in previous:
+            vectors[i] = previous[chunk.chunk_id]
+        else:
+            missing.append(i)
+    bar = shown.bar("embedding", len(missing), "chunks")
+    for start in range(0, len(missing), EMBED_BATCH):
+        rows = missing[start : start + EMBED_BATCH]
+        vectors[rows] = model.encode_passages([chunks[i].indexed_text for i in rows])
+        bar.update(len(rows))
+    bar.close()
+    vectors.flush()
+    return vectors, missing
+
+
+def _token_lists(
+    chunks: list[Chunk], previous: _TermsByChunk, shown: Progress
+) -> Iterator[list[str]]:
+    """Each chunk's search tokens, in order: Kiwi in batches, or the previous index's.
+
+    One Kiwi call over every chunk holds a Python object per morpheme of the whole
+    corpus at once (about 4 GB for a 50 MB text); batches keep that bounded.
+    """
+    bar = shown.bar("tokenising", len(chunks), "chunks")
+    for start in range(0, len(chunks), TOKENIZE_BATCH):
+        batch = chunks[start : start + TOKENIZE_BATCH]
+        todo = [c.indexed_text for c in batch if c.chunk_id not in previous]
+        fresh = iter(tokenize_many(todo))
+        for chunk in batch:
+            yield previous.terms(chunk.chunk_id) if chunk.chunk_id in previous else next(fresh)
+        bar.update(len(batch))
+    bar.close()
 
 
 def _write(
     index_dir: Path,
+    build_id: str,
     chunks: list[Chunk],
     vectors: np.ndarray,
     bm25: BM25Index,
@@ -248,14 +339,11 @@ def _write(
 ) -> dict[str, Any]:
     import faiss
 
-    build_id = store.new_build_id()
     chunk_path = index_dir / f"chunks-{build_id}.jsonl"
     with open(chunk_path, "w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-    embeddings_path = index_dir / f"embeddings-{build_id}.npy"
-    with open(embeddings_path, "wb") as handle:
-        np.save(handle, vectors, allow_pickle=False)
+    embeddings_path = index_dir / f"embeddings-{build_id}.npy"  # written by _embed
     dimension = vectors.shape[1]
     if len(chunks) > exact_search_limit:
         dense: Any = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
@@ -281,7 +369,7 @@ def _write(
     return {
         "format": "fnrag-index",
         "format_version": store.FORMAT_VERSION,
-        "fnrag_version": __version__,
+        "fnrag_version": VERSION,
         "build_id": build_id,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "chunker_version": CHUNKER_VERSION,

@@ -17,31 +17,50 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fnrag.config import opt
+from fnrag.errors import InputError
 from fnrag.korean.tokens import article_token
+
+SEARCH_MODES = ("hybrid", "dense", "lexical")
 
 
 @dataclass(frozen=True)
 class FusionConfig:
-    """How hybrid search mixes its two retrievers.
+    """How hybrid search mixes its two retrievers (fused scores lie in [0, 1])."""
 
-    Attributes:
-        lexical_weight: weight of the normalised BM25 score; the dense cosine gets
-            ``1 - lexical_weight``. BM25 over Kiwi morphemes is the stronger single
-            retriever on Korean legal text, hence above one half.
-        candidates: how many top results each retriever contributes before fusion.
-        article_boost: added to the fused score of chunks whose article matches an
-            article the question names (fused scores lie in [0, 1]).
-        focus_boost: added for chunks of the documents fnrag is about (title names
-            금융실명): a tie-breaker against related laws that repeat provisions.
-        expansion_weight: BM25 query weight of practitioner-to-statute expansion
-            terms (the question's own terms weigh 1).
-    """
+    lexical_weight: float = opt(
+        0.6,
+        "weight of the normalised BM25 score; the dense cosine gets 1 - lexical_weight "
+        "(BM25 over Kiwi morphemes is the stronger single retriever on Korean legal text)",
+    )
+    candidates: int = opt(50, "top results each retriever contributes before fusion")
+    article_boost: float = opt(0.3, "added for chunks of an article the question names (제4조의2)")
+    focus_boost: float = opt(
+        0.1,
+        "added for chunks of the documents fnrag is about (title names 금융실명): a "
+        "tie-breaker against related laws that repeat provisions",
+    )
+    expansion_weight: float = opt(
+        0.5, "BM25 weight of practitioner-to-statute expansion terms (own terms weigh 1)"
+    )
 
-    lexical_weight: float = 0.6
-    candidates: int = 50
-    article_boost: float = 0.3
-    focus_boost: float = 0.1
-    expansion_weight: float = 0.5
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How ``search`` and ``ask`` retrieve. The weights are calibrated on this corpus and
+    embedder-independent; only the refusal thresholds are specific to e5."""
+
+    k: int = opt(5, "passages returned by search and shown to the generator")
+    mode: str = opt("hybrid", "retrieval mode: hybrid, dense or lexical")
+    fusion: FusionConfig = opt(FusionConfig(), "how hybrid search mixes its retrievers")  # noqa: RUF009
+
+    def __post_init__(self) -> None:
+        if self.mode not in SEARCH_MODES:
+            raise InputError(
+                f"unknown search mode {self.mode!r}; use one of {', '.join(SEARCH_MODES)}"
+            )
+        if self.k < 1:
+            raise InputError(f"k must be at least 1 (got {self.k})")
 
 
 def min_max(scores: np.ndarray) -> np.ndarray:
@@ -109,9 +128,12 @@ def collapse_overlaps(
     """Keep ranked items whose (source, start, end) span overlaps no better item.
 
     Long sections are split with a small overlap; two such neighbours in the top k
-    show the same sentences twice and push other evidence out.
+    show the same sentences twice and push other evidence out. When fewer than
+    ``limit`` items survive, the best of the dropped ones fill up: a caller asking
+    for k results from a corpus of k chunks gets k.
     """
     kept: list[int] = []
+    dropped: list[int] = []
     taken: dict[str, list[tuple[int, int]]] = {}
     for item in ranked:
         source, start, end = spans[item]
@@ -119,9 +141,10 @@ def collapse_overlaps(
             start < other_end and other_start < end
             for other_start, other_end in taken.get(source, [])
         ):
+            dropped.append(item)
             continue
         kept.append(item)
         taken.setdefault(source, []).append((start, end))
         if len(kept) >= limit:
-            break
-    return kept
+            return kept
+    return kept + dropped[: limit - len(kept)]

@@ -10,39 +10,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from fnrag.index.fusion import FusionConfig, convex_fusion, named_articles
 from fnrag.korean.tokens import tokenize_many
 from fnrag.korean.vocabulary import expansions
+from fnrag.types import QueryPlan
 
 # The subject fnrag answers about: documents whose title names it are preferred on
 # near-ties with related laws (특정금융정보법 repeats many 금융실명법 provisions).
 FOCUS_TITLE_TERMS = ("금융실명",)
 
 
-@dataclass(frozen=True)
-class QueryPlan:
-    """What a question asks of each retriever.
-
-    Attributes:
-        question: the question as given (stripped).
-        terms: lexical term → weight (expansion terms weigh ``expansion_weight``).
-        dense_text: the question plus legal phrasings of practitioner terms.
-        articles: articles the question names (``제4조의2``).
-        law_kinds: ``시행령`` / ``시행규칙`` when the question names them.
-    """
-
-    question: str
-    terms: dict[str, float]
-    dense_text: str
-    articles: frozenset[str]
-    law_kinds: tuple[str, ...]
-
-
 def plan_query(question: str, expansion_weight: float = 0.5) -> QueryPlan:
+    """Analyse ``question`` once: tokens, weighted terms with expansions, the dense text."""
     extra = expansions(question)
     own, expanded = tokenize_many([question, " ".join(extra)])
     terms: dict[str, float] = {term: float(count) for term, count in Counter(own).items()}
@@ -51,6 +33,7 @@ def plan_query(question: str, expansion_weight: float = 0.5) -> QueryPlan:
     dense_text = f"{question} ({' '.join(extra)})" if extra else question
     return QueryPlan(
         question=question,
+        tokens=tuple(own),
         terms=terms,
         dense_text=dense_text,
         articles=frozenset(named_articles(question)),

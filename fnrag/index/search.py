@@ -10,34 +10,44 @@ from typing import Any
 
 import numpy as np
 
+from fnrag.embedders.base import EmbedderIdentity, same_embedder
 from fnrag.errors import EmbedderMismatchError, IndexFormatError, InputError
-from fnrag.index import store
+from fnrag.index import signing, store
 from fnrag.index.bm25 import BM25Index
-from fnrag.index.fusion import FusionConfig, collapse_overlaps, section_article
-from fnrag.index.plan import QueryPlan, candidate_boosts, plan_query, rank_candidates
+from fnrag.index.fusion import SEARCH_MODES, SearchConfig, collapse_overlaps, section_article
+from fnrag.index.plan import candidate_boosts, plan_query, rank_candidates
 from fnrag.index.store import read_chunks
-from fnrag.korean.tokens import tokenize
 from fnrag.paths import default_index_dir
-from fnrag.types import MAX_QUESTION_CHARS, Chunk, Hit
+from fnrag.types import MAX_QUESTION_CHARS, Chunk, Hit, QueryPlan, Retrieval
 
 __all__ = ["MAX_QUERY_CHARS", "SEARCH_MODES", "Index", "load_index"]
 
 MAX_QUERY_CHARS = MAX_QUESTION_CHARS
-SEARCH_MODES = ("hybrid", "dense", "lexical")
 
 
-def load_index(path: str | os.PathLike[str] | None = None, embedder: str | None = None) -> Index:
+def load_index(
+    path: str | os.PathLike[str] | None = None,
+    embedder: str | None = None,
+    *,
+    verify_key: signing.KeySource | None = None,
+    config: SearchConfig | None = None,
+) -> Index:
     """Open an index directory, verifying format version and every checksum.
 
     Args:
         path: the index directory (default: ``default_index_dir()``).
         embedder: an embedder spec to use for queries; it must be the one the index
             was built with (else ``EmbedderMismatchError``). Default: the index's own.
+        verify_key: the HMAC key the index was signed with (a key file's path or the
+            key's bytes; default: the file ``$FNRAG_INDEX_KEY`` names). With a key, an
+            unsigned, wrongly signed or altered index is refused (``IndexFormatError``)
+            before any data file is read.
+        config: search settings (k, mode, fusion weights); default: the calibrated ones.
     """
     index_dir = Path(path) if path is not None else default_index_dir()
-    manifest = store.read_manifest(index_dir)
+    manifest = store.read_manifest(index_dir, verify_key=signing.resolve_key(verify_key))
     paths = store.verify_files(index_dir, manifest)
-    return Index(index_dir, manifest, paths, embedder)
+    return Index(index_dir, manifest, paths, embedder, config)
 
 
 class Index:
@@ -49,12 +59,14 @@ class Index:
         manifest: dict[str, Any],
         paths: dict[str, Path],
         embedder: str | None,
+        config: SearchConfig | None = None,
     ) -> None:
         import faiss
 
         self.index_dir = index_dir
         self.manifest = manifest
-        self.fusion = FusionConfig()
+        self.config = config or SearchConfig()
+        self.fusion = self.config.fusion
         self.chunks = read_chunks(paths["chunks"])
         try:
             self.vectors = np.load(paths["embeddings"], allow_pickle=False)
@@ -79,9 +91,6 @@ class Index:
         self._embedder_spec = embedder if embedder is not None else manifest.get("embedder_spec")
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
-        # ask() embeds the question for retrieval and again for the scope check: one
-        # remembered (text, vector) pair serves both. Swapped as one tuple: thread-safe.
-        self._last_query: tuple[str, np.ndarray] | None = None
         if embedder is not None:
             self._load_embedder()
 
@@ -89,6 +98,11 @@ class Index:
     def version(self) -> str:
         """The build id: changes with every build."""
         return str(self.manifest.get("build_id", ""))
+
+    @property
+    def embedder_identity(self) -> EmbedderIdentity:
+        """The embedder the index was built with, as its manifest records it."""
+        return EmbedderIdentity.from_dict(self.manifest.get("embedder", {}))
 
     @property
     def embedder(self) -> Any:
@@ -107,7 +121,7 @@ class Index:
                     self._embedder_spec,
                     backend=backend if backend in ("torch", "onnx", "onnx-int8") else None,
                 )
-                if model.identity() != expected:
+                if not same_embedder(model.identity(), expected):
                     raise EmbedderMismatchError(
                         f"the index at {self.index_dir} was built with embedder {expected.get('name')!r} "
                         f"(weights {str(expected.get('weights_sha256'))[:12]}), not {model.identity().get('name')!r} "
@@ -126,53 +140,61 @@ class Index:
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query``.
 
         Args:
             query: the question (Korean or mixed); at most 2,000 characters.
-            k: how many hits to return.
+            k: how many hits to return (default: the search config's, 5).
             mode: ``hybrid`` (default), ``dense`` or ``lexical``.
         """
+        return list(self.retrieve(query, k, mode).hits)
+
+    def retrieve(self, query: str, k: int | None = None, mode: str | None = None) -> Retrieval:
+        """Like :meth:`search`, with the analysis and the query vector kept for what
+        comes next (refusal, the generator): one analysis and one embedding per question."""
+        k = self.config.k if k is None else k
+        mode = mode or self.config.mode
         query = _check_query(query)
         if mode not in SEARCH_MODES:
             raise InputError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
         if k < 1:
             raise InputError("k must be at least 1")
         k = min(k, len(self.chunks))
+        plan = plan_query(query, self.fusion.expansion_weight)
         if mode == "lexical":
-            lexical = self.bm25.scores(tokenize(query))
+            lexical = self.bm25.scores(list(plan.tokens))
             order = [int(i) for i in np.argsort(-lexical, kind="stable")[:k] if lexical[i] > 0]
-            return [
+            hits = [
                 Hit.from_chunk(
                     self.chunks[i], rank, float(lexical[i]), lexical_score=float(lexical[i])
                 )
                 for rank, i in enumerate(order, start=1)
             ]
+            return Retrieval(query, plan, tuple(hits), mode)
         if mode == "dense":
-            query_vector = self.encode_query(query)
-            scores, ids = self.dense.search(query_vector[None, :], k)
-            return [
+            vector = self.encode_query(query)
+            scores, ids = self.dense.search(vector[None, :], k)
+            hits = [
                 Hit.from_chunk(self.chunks[int(i)], rank, float(s), dense_score=float(s))
                 for rank, (s, i) in enumerate(zip(scores[0], ids[0], strict=True), start=1)
                 if i >= 0
             ]
-        return self._hybrid(plan_query(query, self.fusion.expansion_weight), k)
+            return Retrieval(query, plan, tuple(hits), mode, vector)
+        vector = self.encode_query(plan.dense_text)
+        return Retrieval(query, plan, tuple(self._hybrid(plan, vector, k)), mode, vector)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """The query embedding of ``text`` (read-only; the last one is remembered)."""
-        last = self._last_query
-        if last is not None and last[0] == text:
-            return last[1]
+        """The query embedding of ``text`` (read-only)."""
         vector = np.asarray(self.embedder.encode_queries([text])[0], dtype=np.float32)
         vector.setflags(write=False)
-        self._last_query = (text, vector)
         return vector
 
-    def _hybrid(self, plan: QueryPlan, k: int) -> list[Hit]:
+    def _hybrid(self, plan: QueryPlan, query_vector: np.ndarray, k: int) -> list[Hit]:
         config = self.fusion
-        n = min(config.candidates, len(self.chunks))
-        query_vector = self.encode_query(plan.dense_text)
+        # Each retriever contributes its top candidates; a caller asking for more
+        # results than that widens the pool, so k hits come back whenever k chunks exist.
+        n = min(max(config.candidates, k), len(self.chunks))
         lexical_all = self.bm25.scores(plan.terms)
         lexical_top = np.argsort(-lexical_all, kind="stable")[:n]
         _, dense_ids = self.dense.search(query_vector[None, :], n)

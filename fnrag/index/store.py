@@ -6,6 +6,8 @@ An index directory holds data files whose names carry a build id
 beside the old ones, then replaces ``manifest.json`` with ``os.replace``: that
 rename is the commit. A build that dies before it leaves the old manifest pointing
 at the old files, untouched; files no manifest names are swept by the next build.
+With a key, ``signing`` adds ``signature-<build_id>.json``, written just before the
+manifest and checked before the manifest is trusted.
 Loading verifies every checksum before any file is parsed, and nothing is ever
 unpickled.
 """
@@ -14,33 +16,40 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fnrag.errors import IndexFormatError, IndexNotFoundError
+from fnrag import files
+from fnrag.errors import IndexFormatError, IndexNotFoundError, InputError
 from fnrag.files import sha256_file, write_file_atomic
+from fnrag.index import signing
+from fnrag.index.lock import LOCK, build_lock  # noqa: F401 - store.build_lock is public
 from fnrag.types import Chunk
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-LOCK = ".build.lock"
 
 
 def new_build_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any]:
+def read_manifest(index_dir: Path, verify_key: bytes | None = None) -> dict[str, Any]:
+    """The parsed manifest; with ``verify_key``, only once its signature holds."""
     manifest_path = index_dir / MANIFEST
     if not index_dir.is_dir() or not manifest_path.is_file():
         raise IndexNotFoundError(
             f"no fnrag index at {index_dir}: build one with `fnrag build-index SOURCE... --out {index_dir}`"
         )
+    # One read: the bytes verified are the bytes parsed, even if a build commits meanwhile.
+    data = manifest_path.read_bytes()
+    if verify_key is not None:
+        signing.verify_manifest(index_dir, data, verify_key)
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise IndexFormatError(
             f"{manifest_path} is not valid JSON ({error}); the index is damaged: rebuild it with `fnrag build-index`"
@@ -103,39 +112,144 @@ def describe_file(path: Path) -> dict[str, Any]:
     return {"name": path.name, "size": path.stat().st_size, "sha256": sha256_file(path)}
 
 
-@contextlib.contextmanager
-def build_lock(index_dir: Path) -> Iterator[None]:
-    """One build at a time per index directory (readers never wait)."""
-    import fcntl
+def commit(index_dir: Path, manifest: dict[str, Any], sign_key: bytes | None = None) -> None:
+    """Make ``manifest`` the index's current state, then sweep the files it replaced.
 
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / LOCK, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexFormatError(
-                f"another fnrag build is writing {index_dir}; wait for it to finish"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def commit(index_dir: Path, manifest: dict[str, Any]) -> None:
-    """Make ``manifest`` the index's current state, then sweep unreferenced files."""
+    Only files of builds recorded here are removed: the previous manifest's build
+    and builds in the journal (begun, never committed); see :func:`begin_build`.
+    """
     data = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
+    keep = {entry["name"] for entry in manifest["files"].values()} | {MANIFEST, LOCK, JOURNAL}
+    retired = _journal_ids(index_dir)
+    if (previous := _manifest_build_id(index_dir)) is not None:
+        retired.add(previous)
+    retired.discard(manifest["build_id"])
+    if sign_key is not None:
+        # Before the manifest, like the data files: a crash in between keeps the old pair.
+        keep.add(signing.write_signature(index_dir, data, manifest["build_id"], sign_key))
     write_file_atomic(index_dir / MANIFEST, data)
-    keep = {entry["name"] for entry in manifest["files"].values()} | {MANIFEST, LOCK}
+    _sweep(index_dir, retired, keep)
+
+
+# --- what this index wrote: the journal, the sweep, the --out check ---------------
+
+JOURNAL = ".build.journal"
+_BUILD_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{6}")
+_DATA_PREFIXES = ("chunks-", "dense-", "bm25-", "embeddings-", signing.SIGNATURE_PREFIX)
+_DATA_NAME = re.compile(
+    r"(?:chunks|dense|bm25|embeddings|signature)-(\d{8}T\d{6}-[0-9a-f]{6})"
+    r"\.(?:jsonl|npy|faiss|npz|vocab\.json|json)"
+)
+_TEMP_NAME = re.compile(r"\.(.+)\.tmp-\d+-[0-9a-f]{6}")
+
+
+def begin_build(index_dir: Path, build_id: str) -> None:
+    """Journal ``build_id`` before any of its files is written.
+
+    A build that dies before its commit leaves files that no manifest names; the
+    journal is how the next build knows that fnrag wrote them (and may delete them)
+    while a user's ``chunks-mydata.jsonl`` beside them is never touched.
+    """
+    _write_journal(index_dir, _journal_ids(index_dir) | {build_id})
+
+
+def _write_journal(index_dir: Path, build_ids: set[str]) -> None:
+    if not build_ids:
+        (index_dir / JOURNAL).unlink(missing_ok=True)
+        return
+    record = {"format": "fnrag-build-journal", "build_ids": sorted(build_ids)}
+    # fnrag.files' writer, not this module's name for it: a test that breaks the
+    # commit by patching store.write_file_atomic still gets its build's files written.
+    files.write_file_atomic(index_dir / JOURNAL, json.dumps(record).encode("utf-8"))
+
+
+def _journal_ids(index_dir: Path) -> set[str]:
+    try:
+        record = json.loads((index_dir / JOURNAL).read_text(encoding="utf-8"))
+        ids = record.get("build_ids", []) if isinstance(record, dict) else []
+    except (OSError, UnicodeDecodeError, ValueError):
+        return set()
+    return {i for i in ids if isinstance(i, str) and _BUILD_ID.fullmatch(i)}
+
+
+def _manifest_build_id(index_dir: Path) -> str | None:
+    try:
+        manifest = json.loads((index_dir / MANIFEST).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    build_id = manifest.get("build_id") if isinstance(manifest, dict) else None
+    return build_id if isinstance(build_id, str) and _BUILD_ID.fullmatch(build_id) else None
+
+
+def _written_by(name: str, build_ids: set[str]) -> bool:
+    """``name`` is a data file (or a temp file of one) of one of ``build_ids``."""
+    temp = _TEMP_NAME.fullmatch(name)
+    if temp:
+        name = temp.group(1)
+        if name in (MANIFEST, JOURNAL):
+            return True
+    for prefix in _DATA_PREFIXES:
+        if name.startswith(prefix):
+            rest = name[len(prefix) :]
+            return any(rest.startswith(build_id + ".") for build_id in build_ids)
+    return False
+
+
+def _sweep(index_dir: Path, retired: set[str], keep: set[str]) -> None:
+    left: set[str] = set()
     for path in index_dir.iterdir():
-        if path.name not in keep and path.is_file() and _is_ours(path.name):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        if path.name in keep or not _written_by(path.name, retired) or path.is_dir():
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            left.update(i for i in retired if i in path.name)
+    # What could not be removed now stays journaled for the next build.
+    with contextlib.suppress(OSError):
+        _write_journal(index_dir, left)
 
 
-def _is_ours(name: str) -> bool:
-    prefixes = ("chunks-", "dense-", "bm25-", "embeddings-")
-    return name.startswith(prefixes) or (name.startswith(".") and ".tmp-" in name)
+def check_out_dir(index_dir: Path) -> None:
+    """Refuse to build into a folder that holds files fnrag did not write.
+
+    Accepted: a missing or empty folder, an fnrag index (its manifest says so), or
+    the leftovers of an fnrag build that died before its first commit.
+
+    Raises:
+        InputError: ``index_dir`` is a file, or holds unrelated files.
+    """
+    if not index_dir.exists():
+        return
+    if not index_dir.is_dir():
+        raise InputError(f"{index_dir} is a file, not a folder; give a folder path for the index")
+    names = sorted(p.name for p in index_dir.iterdir())
+    if not names or _is_index(index_dir):
+        return
+    foreign = [n for n in names if not _looks_ours(n)]
+    if MANIFEST in names and len(names) == 1:
+        foreign = [MANIFEST]  # a manifest.json of some other tool, alone
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise InputError(
+            f"{index_dir} is not empty and not an fnrag index (it holds {shown}); "
+            "pick an empty folder or a new path for the index"
+        )
+
+
+def _is_index(index_dir: Path) -> bool:
+    try:
+        manifest = json.loads((index_dir / MANIFEST).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == "fnrag-index"
+
+
+def _looks_ours(name: str) -> bool:
+    temp = _TEMP_NAME.fullmatch(name)
+    base = temp.group(1) if temp else name
+    return base in (MANIFEST, LOCK, JOURNAL) or _DATA_NAME.fullmatch(base) is not None
 
 
 def read_chunks(path: Path) -> list[Chunk]:

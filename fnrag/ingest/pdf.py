@@ -73,12 +73,15 @@ def extract_pdf(
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     if not data.lstrip()[:1024].startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
-        raise IngestError(f"{path}: not a PDF file (no %PDF header); check the file or rename it")
+        raise IngestError(
+            f"{path}: not a PDF file (it does not start with a PDF header); "
+            "check the file or rename it"
+        )
     # pypdf recovers silently from many truncations; a missing end marker is the
     # cheap, reliable sign that the download or copy was cut short.
     if b"%%EOF" not in data[-2048:]:
         raise IngestError(
-            f"{path}: the PDF is truncated or damaged (no %%EOF end marker); "
+            f"{path}: the PDF is truncated or damaged (its end-of-file marker is missing); "
             "download or export it again"
         )
     try:
@@ -93,8 +96,8 @@ def extract_pdf(
         raise
     except NotImplementedError as exc:
         raise IngestError(
-            f"{path}: the PDF uses a feature pypdf cannot read ({exc}); "
-            "re-export it without encryption (e.g. print it to a new PDF)"
+            f"{path}: the PDF uses a feature pypdf cannot read (such as a non-standard "
+            "encryption); re-export it without encryption (e.g. print it to a new PDF)"
         ) from exc
     # PyPdfError covers pypdf's own guards (LimitReachedError: self-referencing
     # page trees, oversized declared streams) found by fuzzing.
@@ -108,7 +111,8 @@ def extract_pdf(
         RecursionError,
     ) as exc:
         raise IngestError(
-            f"{path}: the PDF is damaged and cannot be read ({exc}); download or export it again"
+            f"{path}: the PDF is damaged and cannot be read ({_cause(exc)}); "
+            "download or export it again"
         ) from exc
     if len(sheets) > max_pages:
         raise IngestError(
@@ -122,13 +126,16 @@ def extract_pdf(
             raw.append(sheet.extract_text() or "")
         except Exception as exc:  # pypdf raises many internal types on broken streams
             raise IngestError(
-                f"{path}: page {number} is damaged and cannot be read ({exc}); export the PDF again"
+                f"{path}: page {number} is damaged and cannot be read ({_cause(exc)}); "
+                "export the PDF again"
             ) from exc
         if time.monotonic() - started > max_seconds:
             raise IngestError(
                 f"{path}: text extraction took longer than {max_seconds:.0f} s "
                 f"(stopped at page {number}); split the PDF or convert it to text"
             )
+    if not raw:
+        raise IngestError(f"{path}: the PDF has no pages; export it again or leave it out")
     textless = tuple(i for i, text in enumerate(raw, start=1) if not text.strip())
     if len(textless) == len(raw):
         raise IngestError(
@@ -150,7 +157,7 @@ def _decrypt(reader: object, path: Path) -> None:
         ok = reader.decrypt("")  # type: ignore[attr-defined]
     except Exception as exc:
         raise IngestError(
-            f"{path}: the PDF is encrypted and cannot be opened ({exc}); "
+            f"{path}: the PDF is encrypted and cannot be opened ({_cause(exc)}); "
             "save an unprotected copy (e.g. qpdf --decrypt in.pdf out.pdf) and index that"
         ) from exc
     if not ok:
@@ -158,6 +165,31 @@ def _decrypt(reader: object, path: Path) -> None:
             f"{path}: the PDF is password-protected; save an unprotected copy "
             "(e.g. qpdf --password=PW --decrypt in.pdf out.pdf) and index that"
         )
+
+
+def _cause(exc: BaseException) -> str:
+    """The cause of a pypdf failure in words, never pypdf's message.
+
+    pypdf's messages quote the file's raw bytes (``Invalid Elementary Object starting
+    with b'...' @584: b'...%%EOF'``), which tell a bank practitioner nothing; the
+    exception's class says enough to pick the fix.
+    """
+    from pypdf.errors import DependencyError, LimitReachedError
+
+    if isinstance(exc, DependencyError):
+        # Raised by pypdf itself (e.g. AES needs the cryptography package): no file bytes.
+        return " ".join(str(exc).split())[:160] or "a package pypdf needs is missing"
+    if isinstance(exc, LimitReachedError):
+        return "it exceeds pypdf's safety limits: oversized or self-referencing objects"
+    if "cyclic" in str(exc).lower():
+        return "its page tree refers to itself"
+    if isinstance(exc, RecursionError):
+        return "its objects are nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "it needs more memory than is available"
+    if isinstance(exc, OSError):
+        return "a compressed stream cannot be decoded"
+    return f"its internal structure is broken; pypdf raised {type(exc).__name__}"
 
 
 def _ranges(numbers: tuple[int, ...]) -> str:

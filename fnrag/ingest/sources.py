@@ -8,18 +8,21 @@ says what to do, so a build never drops a file silently.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fnrag.errors import IngestError
+from fnrag.errors import IngestError, InputError
 from fnrag.types import Document
 
 SUPPORTED_SUFFIXES = (".pdf", ".md", ".markdown", ".txt")
 MAX_TEXT_BYTES = 50 * 1024 * 1024  # a text "document" larger than this is a mistake
+# A folder tree this large is a home directory or a disk, not a document collection.
+MAX_WALK_ENTRIES = 200_000
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
@@ -27,6 +30,10 @@ _MD_BOLD = re.compile(r"\*\*(.+?)\*\*")
 _MD_ARTICLE = re.compile(r"^#{1,6}\s*제\d+조(?:의\d+)?(?:\s|\(|$)", re.M)
 _TEXT_ARTICLE = re.compile(r"^\s*제\d+조(?:의\d+)?\s*\(", re.M)
 _MD_H1 = re.compile(r"^#\s+(.+?)\s*$", re.M)
+_SPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Not ASCII, not a Hangul syllable, not general punctuation / CJK symbols.
+_UNCOMMON = re.compile(r"[^\x00-\x7e\uac00-\ud7a3\u2000-\u30ff]")
 
 
 @dataclass(frozen=True)
@@ -58,21 +65,26 @@ class SourceList(list[tuple[Path, str]]):
         return tuple(self)
 
 
-def collect_sources(paths: Sequence[str | Path]) -> SourceList:
+def collect_sources(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> SourceList:
     """Expand files and directories (recursively, in sorted order) into sources.
 
-    A file given explicitly must have a supported type. Inside a directory,
-    unsupported files, hidden entries and ``README.md`` files (which describe the
-    folder) are skipped and reported in ``.skipped``.
+    ``paths`` is one path or a sequence of them. A file given explicitly must have a
+    supported type. Inside a directory, unsupported files, hidden entries,
+    ``README.md`` files (which describe the folder) and symbolic links to folders
+    (which may loop back to a parent) are skipped and reported in ``.skipped``.
 
     Raises:
+        InputError: an item is not a path (bytes, a number, an empty string), or it
+            is the file-system root.
         IngestError: a path does not exist, an explicit file has an unsupported
-            type, or nothing at all was found.
+            type, a folder is too large to be a document collection, or nothing at
+            all was found.
     """
+    given_paths = source_paths(paths)
     files: list[tuple[Path, str]] = []
     skipped: list[SkippedFile] = []
     seen: set[Path] = set()
-    for given in paths:
+    for given in given_paths:
         path = Path(given)
         if not path.exists():
             raise IngestError(f"{given}: no such file or directory; check the path")
@@ -84,12 +96,61 @@ def collect_sources(paths: Sequence[str | Path]) -> SourceList:
                 seen.add(path.resolve())
                 files.append((path, str(given)))
     if not files:
-        names = ", ".join(str(p) for p in paths) or "(nothing)"
+        names = ", ".join(str(p) for p in given_paths) or "(nothing)"
         raise IngestError(
             f"no PDF, Markdown or text files found in {names}; "
             f"give files ending in {', '.join(SUPPORTED_SUFFIXES)}"
         )
     return SourceList(files, skipped)
+
+
+def source_paths(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+) -> list[str | os.PathLike[str]]:
+    """Check the ``sources`` argument: one path or an iterable of paths, each a real path.
+
+    A single ``str`` is one source, not a sequence of one-character paths (``"/"``
+    among them, which would walk the whole file system).
+
+    Raises:
+        InputError: an item is bytes, not a path, empty, or the file-system root.
+    """
+    items: list[object] = (
+        [paths] if isinstance(paths, str | os.PathLike | bytes) else list(_iterate(paths))
+    )
+    checked: list[str | os.PathLike[str]] = []
+    for item in items:
+        if isinstance(item, bytes):
+            raise InputError(
+                f"source {item[:60]!r} is bytes, not a path; decode it first "
+                "(os.fsdecode(path)) or pass a str or pathlib.Path"
+            )
+        if not isinstance(item, str | os.PathLike) or isinstance(os.fspath(item), bytes):
+            raise InputError(
+                f"source {item!r} ({type(item).__name__}) is not a path; "
+                "pass file or folder paths as str or pathlib.Path"
+            )
+        text = os.fspath(item)
+        if not text.strip():
+            raise InputError("a source path is empty; give a file or folder path")
+        resolved = Path(text).resolve()
+        if resolved == Path(resolved.anchor):
+            raise InputError(
+                f"source {text!r} is the file-system root; give the folder that holds "
+                "the documents, not /"
+            )
+        checked.append(item)
+    return checked
+
+
+def _iterate(paths: object) -> Iterable[object]:
+    try:
+        return iter(paths)  # type: ignore[call-overload]
+    except TypeError:
+        raise InputError(
+            f"sources must be a path or a list of paths, not {type(paths).__name__}; "
+            "pass e.g. ['docs/법률.md', 'docs/manual.pdf']"
+        ) from None
 
 
 def _walk(
@@ -99,30 +160,75 @@ def _walk(
     skipped: list[SkippedFile],
     seen: set[Path],
 ) -> None:
+    # Symbolic links to folders are not followed (sub/up -> .. would make the walk
+    # exponential); real folders are remembered by (device, inode) so a bind mount
+    # or a loop of hard-linked folders cannot repeat either.
+    visited: set[tuple[int, int]] = set()
     stack = [root]
+    entries_seen = 0
     while stack:
         folder = stack.pop()
-        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+        try:
+            stat = folder.stat()
+            if (stat.st_dev, stat.st_ino) in visited:
+                continue
+            visited.add((stat.st_dev, stat.st_ino))
+            entries = sorted(folder.iterdir(), key=lambda p: p.name)
+        except OSError as exc:
+            skipped.append(
+                SkippedFile(_display(shown, root, folder), f"cannot be read ({_why(exc)})")
+            )
+            continue
+        entries_seen += len(entries)
+        if entries_seen > MAX_WALK_ENTRIES:
+            raise IngestError(
+                f"{shown}: holds more than {MAX_WALK_ENTRIES:,} files and folders, too many "
+                "for a document collection; give the folder that holds the documents"
+            )
         subdirs: list[Path] = []
         for entry in entries:
-            rel = entry.relative_to(root).as_posix()
-            display = f"{shown}/{rel}"
-            if entry.name.startswith("."):
-                kind = "directory" if entry.is_dir() else "file"
-                skipped.append(SkippedFile(display, f"hidden {kind}"))
+            display = _display(shown, root, entry)
+            reason = _skip_reason(entry)
+            if reason is not None:
+                skipped.append(SkippedFile(display, reason))
             elif entry.is_dir():
                 subdirs.append(entry)
-            elif entry.name.lower() == "readme.md":
-                skipped.append(SkippedFile(display, "README (describes the folder, not indexed)"))
-            elif entry.suffix.lower() not in SUPPORTED_SUFFIXES:
-                skipped.append(
-                    SkippedFile(display, f"unsupported type '{entry.suffix or entry.name}'")
-                )
             elif entry.resolve() not in seen:
                 seen.add(entry.resolve())
                 files.append((entry, display))
         # Depth-first in name order, so the listing reads like a sorted tree.
         stack.extend(reversed(subdirs))
+
+
+def _skip_reason(entry: Path) -> str | None:
+    """Why a directory entry is not ingested, or None when it is (a folder or a source)."""
+    try:
+        is_link = entry.is_symlink()
+        is_dir = entry.is_dir()
+    except OSError as exc:
+        return f"cannot be read ({_why(exc)})"
+    if entry.name.startswith("."):
+        return f"hidden {'directory' if is_dir else 'file'}"
+    if is_link and is_dir:
+        return "symbolic link to a folder (not followed; give its target as a source instead)"
+    if is_link and not entry.exists():
+        return "broken symbolic link"
+    if is_dir:
+        return None
+    if entry.name.lower() == "readme.md":
+        return "README (describes the folder, not indexed)"
+    if entry.suffix.lower() not in SUPPORTED_SUFFIXES:
+        return f"unsupported type '{entry.suffix or entry.name}'"
+    return None
+
+
+def _display(shown: str, root: Path, entry: Path) -> str:
+    rel = entry.relative_to(root).as_posix()
+    return shown if rel == "." else f"{shown}/{rel}"
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def _check_suffix(path: Path, shown: str) -> None:
@@ -152,7 +258,7 @@ def load_document(path: Path, source: str) -> Document:
         raise IngestError(
             f"{source}: cannot be read ({exc.strerror or exc}); check the file's permissions"
         ) from exc
-    if not data.strip():
+    if not data or data.isspace():
         raise IngestError(f"{source}: the file is empty; add text or leave it out of the sources")
     digest = hashlib.sha256(data).hexdigest()
     if path.suffix.lower() == ".pdf":
@@ -198,17 +304,18 @@ def _decode(data: bytes, source: str) -> str:
 
 def _plausible(text: str) -> bool:
     # CP949 decodes many random byte strings; real text is mostly Hangul, ASCII
-    # and punctuation, with no NULs or stray control characters.
+    # and punctuation, with no NULs or stray control characters. Counted with
+    # regexes: a list of a 50 MB file's characters would be one str object each
+    # (over 1 GB for Hangul).
     if "\x00" in text:
         return False
-    chars = [c for c in text if not c.isspace()]
-    if not chars:
+    visible = _SPACE.sub("", text)
+    if not visible:
         return True
-    control = sum(1 for c in chars if ord(c) < 32 or 0x7F <= ord(c) < 0xA0)
-    common = sum(
-        1 for c in chars if ord(c) < 0x7F or "\uac00" <= c <= "\ud7a3" or 0x2000 <= ord(c) < 0x3100
-    )
-    return control == 0 and common >= 0.8 * len(chars)
+    if _CONTROL.search(visible):
+        return False
+    uncommon = len(visible) - len(_UNCOMMON.sub("", visible))
+    return uncommon <= 0.2 * len(visible)
 
 
 def _tidy(text: str) -> str:
@@ -259,7 +366,7 @@ def _front_matter(raw: str, source: str) -> dict[str, str]:
         data = yaml.load(raw, Loader=NoAliasLoader)
     except yaml.YAMLError as exc:
         raise IngestError(
-            f"{source}: the YAML front matter is invalid ({exc}); "
+            f"{source}: the YAML front matter is invalid ({_yaml_problem(exc)}); "
             "fix the block between the --- lines"
         ) from exc
     if data is None:
@@ -274,6 +381,14 @@ def _front_matter(raw: str, source: str) -> dict[str, str]:
         if text:
             out[str(key)] = text
     return out
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """PyYAML's cause and line in one line (its str() spans several, quoting the text)."""
+    problem = " ".join(str(getattr(exc, "problem", None) or "syntax error").split())
+    mark = getattr(exc, "problem_mark", None)
+    # The front matter starts on the file's line 2, after the opening ---.
+    return f"{problem[:120]} at line {mark.line + 2}" if mark is not None else problem[:120]
 
 
 def _scalar(value: Any) -> str:

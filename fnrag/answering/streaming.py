@@ -1,0 +1,93 @@
+"""Stream only verified text: whole sentences whose citations hold.
+
+A model's raw stream is unverified: it may cite passages it was never shown, quote
+words no passage has, or start echoing the prompt (``### Instruction:`` …). The
+stream is buffered; a sentence is passed on once it is complete (the next sentence
+has begun, so no ``[n]`` marker can still join it) and ``verify_citations`` keeps at
+least one of its citations; it is passed on as verified (invalid markers removed).
+Sentences without a valid citation are held back. At a prompt echo the stream
+ends: nothing from there on is part of the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from fnrag.answering.citations import verify_citations
+from fnrag.prompts import PROMPT_ECHO
+from fnrag.text import split_sentences
+from fnrag.types import Hit
+
+
+class VerifiedStream:
+    """Feed it the generator's pieces; ``emit`` receives verified sentences.
+
+    Example:
+        >>> from fnrag.types import Hit
+        >>> hit = Hit(1, 1.0, "c1", "법.md", "법", None, (), "제1조", "이 법은 목적이 있다.")
+        >>> shown = []
+        >>> stream = VerifiedStream([hit], shown.append)
+        >>> for piece in ["이 법은 목적이 ", "있다 [1]. 근거 없는 말. ", "### Instruction: 또"]:
+        ...     if not stream.feed(piece):
+        ...         break
+        >>> stream.close(), shown
+        ('이 법은 목적이 있다 [1]. 근거 없는 말.', ['이 법은 목적이 있다 [1].'])
+    """
+
+    def __init__(self, passages: Sequence[Hit], emit: Callable[[str], None]) -> None:
+        self.passages = passages
+        self.emit = emit
+        self.text = ""
+        self.emitted = 0  # sentences passed on
+        self._decided = 0  # offset in ``text`` up to which sentences were judged
+        self._ended = False
+
+    def feed(self, piece: str) -> bool:
+        """Take one piece; False once the model echoes the prompt (stop reading)."""
+        if self._ended:
+            return False
+        self.text += piece
+        # The echo may be split across pieces: search a little before this piece too.
+        echo = PROMPT_ECHO.search(self.text, max(0, self._decided - 16))
+        if echo is not None:
+            self.text = self.text[: echo.start()]
+            self._ended = True
+            self._judge(final=True)
+            return False
+        self._judge(final=False)
+        return True
+
+    def close(self) -> str:
+        """Judge the last sentence; the text generated up to any prompt echo."""
+        if not self._ended:
+            self._ended = True
+            self._judge(final=True)
+        return self.text.strip()
+
+    def _judge(self, final: bool) -> None:
+        tail = self.text[self._decided :]
+        spans = split_sentences(tail)
+        if not final:
+            spans = _complete(tail, spans)
+        for start, end in spans:
+            self._pass_on(tail[start:end])
+        if spans:
+            self._decided += spans[-1][1]
+
+    def _pass_on(self, sentence: str) -> None:
+        check = verify_citations(sentence, self.passages)
+        if not check.citations:
+            return
+        self.emit(check.text if not self.emitted else " " + check.text)
+        self.emitted += 1
+
+
+def _complete(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans that can no longer change: each followed by a sentence that does not
+    open with ``[`` (a marker that may still close the sentence before it)."""
+    done: list[tuple[int, int]] = []
+    for span, following in zip(spans, spans[1:], strict=False):
+        if text[following[0]] == "[":
+            break
+        done.append(span)
+    return done
