@@ -217,7 +217,10 @@ class Retrieval:
         plan: its analysis (tokens, weighted terms, the text the embedder saw).
         hits: the ranked passages.
         mode: ``hybrid``, ``dense`` or ``lexical``.
-        query_vector: the question's embedding (read-only), None in lexical mode.
+        query_vector: the embedding retrieval used (of ``plan.dense_text``; read-only),
+            None in lexical mode.
+        question_vector: the embedding of the question as asked (the scope check is
+            calibrated on it); the same array as ``query_vector`` when no expansion applied.
     """
 
     question: str
@@ -225,6 +228,7 @@ class Retrieval:
     hits: tuple[Hit, ...]
     mode: str
     query_vector: Any = None
+    question_vector: Any = None
 
 
 # --- answers ------------------------------------------------------------------------

@@ -21,7 +21,7 @@ QUESTION = "예금주 본인이 아닌 사람이 거래내역을 달라고 하�
 @pytest.fixture
 def counted(hashing_sample_index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     index = load_index(hashing_sample_index_dir)
-    calls = {"analyse": 0, "embed": 0}
+    calls = {"analyse": 0, "embed": 0, "encoder calls": 0}
     real_tokenize_many = plan_module.tokenize_many
     real_encode = index.embedder.encode_queries
 
@@ -31,6 +31,7 @@ def counted(hashing_sample_index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
     def encode_queries(texts: list[str], *args: object, **kwargs: object) -> np.ndarray:
         calls["embed"] += len(texts)
+        calls["encoder calls"] += 1
         return real_encode(texts, *args, **kwargs)
 
     monkeypatch.setattr(plan_module, "tokenize_many", tokenize_many)
@@ -42,13 +43,25 @@ def counted(hashing_sample_index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_ask_analyses_and_embeds_the_question_once(counted: dict) -> None:
     index = counted.pop("index")
     # dense_applies=True turns on the scope check, which used to embed the bare
-    # question a second time whenever a practitioner term expanded.
+    # question in a second encoder call whenever a practitioner term expanded.
     assistant = Assistant(index, refusal=RefusalPolicy(dense_applies=True), log=False)
     assert index.retrieve(QUESTION).plan.dense_text != QUESTION  # the case that cost two
-    counted.update(analyse=0, embed=0)
+    counted.update({"analyse": 0, "embed": 0, "encoder calls": 0})
     answer = assistant.ask(QUESTION)
     assert answer.passages
-    assert counted == {"analyse": 1, "embed": 1}
+    # One encoder call: the expanded text (retrieval) and the question as asked (the
+    # scope check is calibrated on it) go in one batch.
+    assert counted == {"analyse": 1, "embed": 2, "encoder calls": 1}
+
+
+def test_a_question_without_expansion_is_embedded_once(counted: dict) -> None:
+    index = counted.pop("index")
+    question = "실명확인증표의 종류는 무엇인가요?"
+    assert index.retrieve(question).plan.dense_text == question
+    assistant = Assistant(index, refusal=RefusalPolicy(dense_applies=True), log=False)
+    counted.update({"analyse": 0, "embed": 0, "encoder calls": 0})
+    assistant.ask(question)
+    assert counted == {"analyse": 1, "embed": 1, "encoder calls": 1}
 
 
 def test_retrieve_keeps_plan_vector_and_hits(hashing_sample_index_dir: Path) -> None:

@@ -131,12 +131,12 @@ class ScopeScorer:
         return cls(index)
 
     def __call__(self, retrieval: Retrieval) -> float:
-        """Uses the vector retrieval already computed; embeds only when there is none
-        (lexical mode, or an index object without vectors of its own)."""
+        """Uses the question's vector retrieval already computed; embeds only when there
+        is none (lexical mode, or an index object without vectors of its own)."""
         import numpy as np
 
-        query = retrieval.query_vector
+        query = retrieval.question_vector
         if query is None:
-            embedded = self.index.embedder.encode_queries([retrieval.plan.dense_text])[0]
+            embedded = self.index.embedder.encode_queries([retrieval.question])[0]
             query = np.asarray(embedded, dtype=np.float32)
         return float((self.vectors @ query).max()) if len(self.vectors) else 0.0

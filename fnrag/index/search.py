@@ -180,15 +180,24 @@ class Index:
                 for rank, (s, i) in enumerate(zip(scores[0], ids[0], strict=True), start=1)
                 if i >= 0
             ]
-            return Retrieval(query, plan, tuple(hits), mode, vector)
-        vector = self.encode_query(plan.dense_text)
-        return Retrieval(query, plan, tuple(self._hybrid(plan, vector, k)), mode, vector)
+            return Retrieval(query, plan, tuple(hits), mode, vector, vector)
+        # One encoder call: the expanded text retrieves better (tune_qa hit@1 0.717 vs
+        # 0.683 with the bare question), while the scope check is calibrated on the
+        # question as asked, so when an expansion applies both go in one batch.
+        texts = [plan.dense_text] if plan.dense_text == query else [plan.dense_text, query]
+        vectors = self.encode_queries(texts)
+        hits = tuple(self._hybrid(plan, vectors[0], k))
+        return Retrieval(query, plan, hits, mode, vectors[0], vectors[-1])
 
     def encode_query(self, text: str) -> np.ndarray:
         """The query embedding of ``text`` (read-only)."""
-        vector = np.asarray(self.embedder.encode_queries([text])[0], dtype=np.float32)
-        vector.setflags(write=False)
-        return vector
+        return self.encode_queries([text])[0]
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Query embeddings of ``texts`` in one encoder call (read-only rows)."""
+        matrix = np.asarray(self.embedder.encode_queries(texts), dtype=np.float32)
+        matrix.setflags(write=False)
+        return matrix
 
     def _hybrid(self, plan: QueryPlan, query_vector: np.ndarray, k: int) -> list[Hit]:
         config = self.fusion
