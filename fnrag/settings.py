@@ -75,7 +75,7 @@ def load_settings(
     chosen = path if path is not None else os.environ.get("FNRAG_CONFIG") or None
     settings = Settings()
     if chosen:
-        settings = config_from_mapping(Settings, read_yaml(chosen), origin=str(Path(chosen)))
+        settings = config_from_mapping(Settings, read_yaml(Path(chosen)), origin=str(chosen))
     if overrides:
         settings = config_from_mapping(Settings, overrides, "command line", base=settings)
     return settings

@@ -154,7 +154,8 @@ def build_index(
             the sample corpus. A symbolic link to a folder inside a directory is skipped.
         out_dir: the index directory (default: ``default_index_dir()``).
         embedder: embedder spec (default: the bundled multilingual-e5-small).
-        progress: show progress bars on stderr.
+        progress: show progress on stderr while reading, chunking, embedding and
+            tokenising (tqdm bars on a terminal, timed lines in a log or pipe).
         exact_search_limit: above this many chunks FAISS uses HNSW instead of exact search.
         sign_key: sign the manifest with this HMAC key (a key file's path, or the key's
             bytes; at least 32 random bytes). Default: the file ``$FNRAG_INDEX_KEY`` names,
@@ -167,7 +168,8 @@ def build_index(
     """
     from fnrag.chunking import chunk_document
     from fnrag.embedders.factory import load_embedder
-    from fnrag.ingest.sources import collect_sources, load_document, source_paths
+    from fnrag.ingest.collect import collect_sources, source_paths
+    from fnrag.ingest.sources import load_document
 
     started = time.perf_counter()
     index_dir = _index_dir(out_dir)
@@ -234,7 +236,7 @@ def build_index(
         stage = time.perf_counter()
         # from_token_lists reads each list once, in order: a generator keeps one batch alive.
         tokens = _token_lists(chunks, previous_terms, shown)
-        bm25 = BM25Index.from_token_lists(tokens)  # type: ignore[arg-type]
+        bm25 = BM25Index.from_token_lists(tokens)
         seconds["lexical"] = time.perf_counter() - stage
 
         stage = time.perf_counter()
@@ -313,7 +315,7 @@ def _token_lists(
     """Each chunk's search tokens, in order: Kiwi in batches, or the previous index's.
 
     One Kiwi call over every chunk holds a Python object per morpheme of the whole
-    corpus at once (about 4 GB for a 50 MB text); batches keep that bounded.
+    corpus at once (over 4 GB for a 50 MB text); batches keep that bounded.
     """
     bar = shown.bar("tokenising", len(chunks), "chunks")
     for start in range(0, len(chunks), TOKENIZE_BATCH):

@@ -40,6 +40,13 @@ class FusionConfig:
         "added for chunks of the documents fnrag is about (title names 금융실명): a "
         "tie-breaker against related laws that repeat provisions",
     )
+    addenda_penalty: float = opt(
+        0.2,
+        "subtracted for 부칙 chunks unless the question asks about 시행일/경과조치/부칙/개정",
+    )
+    penalty_boost: float = opt(
+        0.1, "added for 벌칙/과태료 articles when the question asks about a penalty"
+    )
     expansion_weight: float = opt(
         0.5, "BM25 weight of practitioner-to-statute expansion terms (own terms weigh 1)"
     )

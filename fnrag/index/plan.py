@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fnrag.index.cues import asks_addenda, asks_penalty, is_addenda, is_penalty_section
 from fnrag.index.fusion import FusionConfig, convex_fusion, named_articles
 from fnrag.korean.tokens import tokenize_many
 from fnrag.korean.vocabulary import expansions
@@ -50,10 +51,24 @@ def candidate_boosts(
     config: FusionConfig,
     candidate_articles: Sequence[str | None],
     candidate_titles: Sequence[str],
+    candidate_sections: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Additive boosts: named-article matches and the focus-document prior."""
+    """Additive boosts: named-article matches, the focus-document prior and, given the
+    sections, 부칙 held back unless asked about and penalty articles for penalty questions."""
     boost = np.zeros(len(candidate_titles))
+    sections = candidate_sections or [""] * len(candidate_titles)
+    addenda_ok = asks_addenda(plan.question)
+    penalty = asks_penalty(plan.question)
     for j, (article, title) in enumerate(zip(candidate_articles, candidate_titles, strict=True)):
+        addenda = is_addenda(sections[j])
+        if addenda and not addenda_ok:
+            # Transitional and amendment clauses share the words of the provisions
+            # they amend but answer only questions about 시행일/경과조치/개정; their
+            # 제N조 is the 부칙's own numbering, never the article a question names.
+            boost[j] -= config.addenda_penalty
+            continue
+        if penalty and is_penalty_section(sections[j]):
+            boost[j] += config.penalty_boost
         if is_focus_title(title):
             boost[j] += config.focus_boost
         if plan.articles and article in plan.articles:

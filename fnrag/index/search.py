@@ -186,8 +186,8 @@ class Index:
         # question as asked, so when an expansion applies both go in one batch.
         texts = [plan.dense_text] if plan.dense_text == query else [plan.dense_text, query]
         vectors = self.encode_queries(texts)
-        hits = tuple(self._hybrid(plan, vectors[0], k))
-        return Retrieval(query, plan, hits, mode, vectors[0], vectors[-1])
+        fused = tuple(self._hybrid(plan, vectors[0], k))
+        return Retrieval(query, plan, fused, mode, vectors[0], vectors[-1])
 
     def encode_query(self, text: str) -> np.ndarray:
         """The query embedding of ``text`` (read-only)."""
@@ -221,6 +221,7 @@ class Index:
             config,
             [self._articles[int(i)] for i in candidates],
             [self.chunks[int(i)].title for i in candidates],
+            [self.chunks[int(i)].section for i in candidates],
         )
         fused, order = rank_candidates(dense, lexical, boosts, config)
         position = {int(c): j for j, c in enumerate(candidates)}

@@ -5,7 +5,11 @@ An index directory holds data files whose names carry a build id
 ``manifest.json`` that names them with their sha256. A build writes its new files
 beside the old ones, then replaces ``manifest.json`` with ``os.replace``: that
 rename is the commit. A build that dies before it leaves the old manifest pointing
-at the old files, untouched; files no manifest names are swept by the next build.
+at the old files, untouched. Only files of builds this folder recorded are ever
+deleted: the previous manifest's build, and builds journaled in ``.build.journal``
+before their first file was written (so a dead build's files are swept next time);
+a user's ``chunks-mydata.jsonl`` is never touched, and a folder holding unrelated
+files is refused as an index location.
 With a key, ``signing`` adds ``signature-<build_id>.json``, written just before the
 manifest and checked before the manifest is trusted.
 Loading verifies every checksum before any file is parsed, and nothing is ever
