@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Longest question search() and ask() accept: one limit for both.
@@ -176,8 +177,6 @@ class Hit:
             "title": self.title,
             "page": self.page,
             "pages": list(self.pages),
-            "pdf_page": self.pdf_page,
-            "pdf_pages": list(self.pdf_pages),
             "section": self.section,
             "text": self.text,
         }
@@ -344,7 +343,9 @@ class Answer:
         refused: True when the answer is the refusal sentence.
         grounded: True when at least one valid citation supports the answer.
         passages: the retrieved hits, numbered 1.. in the prompt (when refused on
-            weak evidence they were retrieved but not shown to a generator).
+            weak evidence they were retrieved but not shown to a generator). With a
+            model's context budget, those shown: the lowest-ranked may be left out and
+            the first cut to an excerpt of its chunk (``fnrag.generators.budget``).
         question: the question as processed, with PII masked.
         timings: time per step.
         invalid_citations: markers removed from the generated text, with reasons.
@@ -352,7 +353,8 @@ class Answer:
         refusal_reason: ``"weak evidence"``, ``"declined"`` (the generator said the
             refusal sentence) or ``"ungrounded"`` (no valid citation); None if answered.
         evidence: the retrieval-strength features the refusal decision used.
-        raw_text: the generator's output before verification ("" when not generated).
+        raw_text: the generator's output before verification, up to where it began to
+            echo the prompt ("" when not generated).
     """
 
     text: str

@@ -124,3 +124,25 @@ def test_a_misspelt_generator_option_is_named(hashing_sample_index_dir: Path) ->
     index = load_index(hashing_sample_index_dir)
     with pytest.raises(InputError, match="takes no option 'max_sentense'.*max_sentences"):
         Assistant(index, "extractive", max_sentense=2)
+
+
+def test_chunk_settings_are_recorded_and_a_change_rechunks(
+    tmp_path: Path, sample_corpus: Path
+) -> None:
+    import json
+
+    from fnrag.chunking.spans import ChunkConfig
+    from fnrag.index.build import build_index
+
+    out = tmp_path / "색인"
+    first = build_index([sample_corpus], out, embedder="hashing")
+    again = build_index([sample_corpus], out, embedder="hashing")
+    assert all(f.reused for f in again.files)  # same settings: chunks reused
+    small = build_index([sample_corpus], out, embedder="hashing",
+                        chunking=ChunkConfig(max_chars=300))
+    assert not any(f.reused for f in small.files)  # other settings: every file re-cut
+    assert small.chunks > first.chunks
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["chunking"] == {"max_chars": 300, "include_chapters": False}
+    index = load_index(out)
+    assert max(len(c.text) for c in index.chunks) <= 300 + 100  # the overlap may add a little

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fnrag.commands.common import print_line
+from fnrag.commands.options import add_settings, settings_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no progress on stderr (bars on a terminal, timed lines otherwise)",
     )
+    add_settings(parser, ["chunking"])  # --max-chars, --include-chapters, --config
     parser.set_defaults(func=run)
 
 
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         args.embedder,
         progress=not args.quiet,
         sign_key=args.sign_key,
+        chunking=settings_from(args).chunking,
     )
     for file in report.files:
         note = " (unchanged, reused)" if file.reused else ""

@@ -8,16 +8,16 @@ document changed therefore costs little more than that document.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fnrag.chunking.spans import ChunkConfig
 from fnrag.embedders.base import same_embedder
 from fnrag.errors import FnragError, InputError
 from fnrag.index import signing, store
@@ -83,7 +83,10 @@ class BuildReport:
 
 
 def _previous_state(
-    index_dir: Path, embedder_identity: dict[str, Any], verify_key: bytes | None = None
+    index_dir: Path,
+    embedder_identity: dict[str, Any],
+    verify_key: bytes | None = None,
+    chunking: ChunkConfig | None = None,
 ) -> tuple[dict, dict, _TermsByChunk]:
     """Chunks by source (with file sha), embeddings and term counts by chunk id.
 
@@ -97,7 +100,11 @@ def _previous_state(
     except FnragError:
         return {}, {}, _TermsByChunk(None, {})
     by_source: dict[str, tuple[str, list[Chunk]]] = {}
-    if manifest.get("chunker_version") == CHUNKER_VERSION:
+    # Indexes from before chunk settings existed were cut with the defaults.
+    recorded_cut = manifest.get("chunking") or asdict(ChunkConfig())
+    if manifest.get("chunker_version") == CHUNKER_VERSION and recorded_cut == asdict(
+        chunking or ChunkConfig()
+    ):
         file_sha = {entry["source"]: entry["sha256"] for entry in manifest.get("sources", [])}
         for chunk in chunks:
             if chunk.source in file_sha:
@@ -146,6 +153,7 @@ def build_index(
     progress: bool = False,
     exact_search_limit: int = 50_000,
     sign_key: signing.KeySource | None = None,
+    chunking: ChunkConfig | None = None,
 ) -> BuildReport:
     """Ingest, chunk, embed and index ``sources`` into ``out_dir``, atomically.
 
@@ -157,6 +165,8 @@ def build_index(
         progress: show progress on stderr while reading, chunking, embedding and
             tokenising (tqdm bars on a terminal, timed lines in a log or pipe).
         exact_search_limit: above this many chunks FAISS uses HNSW instead of exact search.
+        chunking: how documents are cut (default: ``ChunkConfig()``, the calibrated
+            700 characters); recorded in the manifest, so a change re-chunks every file.
         sign_key: sign the manifest with this HMAC key (a key file's path, or the key's
             bytes; at least 32 random bytes). Default: the file ``$FNRAG_INDEX_KEY`` names,
             else unsigned. With a key, a previous index is reused only if it verifies.
@@ -172,16 +182,13 @@ def build_index(
     from fnrag.ingest.sources import load_document
 
     started = time.perf_counter()
+    cut = chunking or ChunkConfig()
     index_dir = _index_dir(out_dir)
     key = signing.resolve_key(sign_key)
     given = [os.fspath(s) for s in source_paths(sources)] or [str(sample_corpus_dir())]
     collected = collect_sources(given)
-    files = list(collected)
+    files = list(collected)  # never empty: collect_sources raises when nothing is found
     skipped = [(item.source, item.reason) for item in collected.skipped]
-    if not files:
-        raise InputError(
-            f"no PDF, Markdown or text files found in {', '.join(given)}; give files or folders holding them"
-        )
     store.check_out_dir(index_dir)
     model = load_embedder(embedder)
     identity = model.identity()
@@ -190,7 +197,7 @@ def build_index(
     with store.build_lock(index_dir) as lock_note:
         notes = [lock_note] if lock_note else []
         previous_chunks, previous_vectors, previous_terms = _previous_state(
-            index_dir, identity, key
+            index_dir, identity, key, cut
         )
         chunks: list[Chunk] = []
         reports: list[FileReport] = []
@@ -204,7 +211,7 @@ def build_index(
             else:
                 document = load_document(path, source)
                 file_chunks, reused, title, kind = (
-                    chunk_document(document),
+                    chunk_document(document, cut.max_chars, include_chapters=cut.include_chapters),
                     False,
                     document.title,
                     document.kind,
@@ -241,8 +248,10 @@ def build_index(
 
         stage = time.perf_counter()
         shown.stage(f"writing the index into {index_dir}")
-        manifest = _write(
-            index_dir,
+        files, dense_kind = store.write_data_files(
+            index_dir, build_id, chunks, vectors, bm25, exact_search_limit
+        )
+        manifest = _manifest(
             build_id,
             chunks,
             vectors,
@@ -250,7 +259,9 @@ def build_index(
             identity,
             embedder,
             sources_meta,
-            exact_search_limit,
+            cut,
+            files,
+            dense_kind,
         )
         store.commit(index_dir, manifest, sign_key=key)
         seconds["write"] = time.perf_counter() - stage
@@ -328,8 +339,7 @@ def _token_lists(
     bar.close()
 
 
-def _write(
-    index_dir: Path,
+def _manifest(
     build_id: str,
     chunks: list[Chunk],
     vectors: np.ndarray,
@@ -337,37 +347,11 @@ def _write(
     identity: dict[str, Any],
     embedder_spec: str | None,
     sources_meta: list[dict[str, Any]],
-    exact_search_limit: int,
+    chunking: ChunkConfig,
+    files: dict[str, dict[str, Any]],
+    dense_kind: str,
 ) -> dict[str, Any]:
-    import faiss
-
-    chunk_path = index_dir / f"chunks-{build_id}.jsonl"
-    with open(chunk_path, "w", encoding="utf-8") as handle:
-        for chunk in chunks:
-            handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-    embeddings_path = index_dir / f"embeddings-{build_id}.npy"  # written by _embed
     dimension = vectors.shape[1]
-    if len(chunks) > exact_search_limit:
-        dense: Any = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
-        dense.hnsw.efConstruction = 80
-        dense_kind = "hnsw"
-    else:
-        dense = faiss.IndexFlatIP(dimension)
-        dense_kind = "flat"
-    dense.add(vectors)
-    dense_path = index_dir / f"dense-{build_id}.faiss"
-    faiss.write_index(dense, str(dense_path))
-    bm25_names = bm25.save(index_dir / f"bm25-{build_id}")
-    for path in index_dir.glob(f"*{build_id}*"):
-        with open(path, "rb+") as handle:
-            os.fsync(handle.fileno())
-    files = {
-        "chunks": store.describe_file(chunk_path),
-        "embeddings": store.describe_file(embeddings_path),
-        "dense": store.describe_file(dense_path),
-        "bm25": store.describe_file(index_dir / bm25_names["arrays"]),
-        "bm25_vocab": store.describe_file(index_dir / bm25_names["vocabulary"]),
-    }
     return {
         "format": "fnrag-index",
         "format_version": store.FORMAT_VERSION,
@@ -375,6 +359,7 @@ def _write(
         "build_id": build_id,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "chunker_version": CHUNKER_VERSION,
+        "chunking": asdict(chunking),
         "embedder": identity,
         "embedder_spec": embedder_spec,
         "dense_index": dense_kind,

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fnrag import files
 from fnrag.errors import IndexFormatError, IndexNotFoundError, InputError
@@ -32,6 +33,11 @@ from fnrag.files import sha256_file, write_file_atomic
 from fnrag.index import signing
 from fnrag.index.lock import LOCK, build_lock  # noqa: F401 - store.build_lock is public
 from fnrag.types import Chunk
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fnrag.index.bm25 import BM25Index
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -268,3 +274,45 @@ def read_chunks(path: Path) -> list[Chunk]:
             f"{path} holds an invalid chunk near line {max(line_number, 1)} ({type(error).__name__}); rebuild the index"
         ) from None
     return chunks
+
+
+def write_data_files(
+    index_dir: Path,
+    build_id: str,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    bm25: BM25Index,
+    exact_search_limit: int,
+) -> tuple[dict[str, dict[str, Any]], str]:
+    """Write one build's data files (the embeddings are already on disk) and fsync them;
+    returns their manifest entries and the kind of FAISS index written."""
+    import faiss
+
+    chunk_path = index_dir / f"chunks-{build_id}.jsonl"
+    with open(chunk_path, "w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+    embeddings_path = index_dir / f"embeddings-{build_id}.npy"  # written by _embed
+    dimension = vectors.shape[1]
+    if len(chunks) > exact_search_limit:
+        dense: Any = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
+        dense.hnsw.efConstruction = 80
+        dense_kind = "hnsw"
+    else:
+        dense = faiss.IndexFlatIP(dimension)
+        dense_kind = "flat"
+    dense.add(vectors)
+    dense_path = index_dir / f"dense-{build_id}.faiss"
+    faiss.write_index(dense, str(dense_path))
+    bm25_names = bm25.save(index_dir / f"bm25-{build_id}")
+    for path in index_dir.glob(f"*{build_id}*"):
+        with open(path, "rb+") as handle:
+            os.fsync(handle.fileno())
+    files = {
+        "chunks": describe_file(chunk_path),
+        "embeddings": describe_file(embeddings_path),
+        "dense": describe_file(dense_path),
+        "bm25": describe_file(index_dir / bm25_names["arrays"]),
+        "bm25_vocab": describe_file(index_dir / bm25_names["vocabulary"]),
+    }
+    return files, dense_kind
