@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fnrag.commands.common import print_line
+from fnrag.commands.options import add_settings, settings_from
 from fnrag.errors import InputError
 
 
@@ -27,32 +28,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="refuse the index unless it is signed with this key file "
         "(default: $FNRAG_INDEX_KEY; see build-index --sign-key)",
     )
-    parser.add_argument(
-        "--generator",
-        choices=("extractive", "transformers", "openai"),
-        default="extractive",
-        help="how the answer is written (default: extractive, no model needed)",
-    )
     parser.add_argument("--model", help="transformers: model folder; openai: model name")
     parser.add_argument("--adapter", help="transformers: peft LoRA adapter folder")
     parser.add_argument("--base-url", help="openai: endpoint, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--api-key", help="openai: API key (default $OPENAI_API_KEY)")
     parser.add_argument(
-        "-k", type=int, default=5, help="passages shown to the generator (default 5)"
+        "--max-prompt-tokens",
+        type=int,
+        metavar="N",
+        help="openai: the most tokens the prompt may take; passages that don't fit are "
+        "left out or shortened (default: the server's context less the answer's room, "
+        "when the server tells it)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the Answer as JSON (one line each)"
     )
-    parser.add_argument("--stream", action="store_true", help="show the text as it is generated")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="show each sentence as soon as it is generated and its citations verify",
+    )
+    # --generator, -k, --mode, the fusion weights, the refusal thresholds, --config.
+    add_settings(parser, ["ask", "search", "refusal"])
     parser.set_defaults(func=run)
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
+def _options(args: argparse.Namespace, generator: str) -> dict[str, Any]:
+    if args.max_prompt_tokens is not None and generator != "openai":
+        raise InputError("--max-prompt-tokens needs --generator openai")
     options: dict[str, Any] = {"model": args.model}
-    if args.generator == "transformers":
+    if generator == "transformers":
         options["adapter"] = args.adapter
-    elif args.generator == "openai":
-        options.update(base_url=args.base_url, api_key=args.api_key)
+    elif generator == "openai":
+        options.update(
+            base_url=args.base_url, api_key=args.api_key, max_prompt_tokens=args.max_prompt_tokens
+        )
     elif args.model or args.adapter or args.base_url:
         raise InputError("--model/--adapter/--base-url need --generator transformers or openai")
     else:
@@ -101,9 +111,10 @@ def run(args: argparse.Namespace) -> int:
     from fnrag.answering.assistant import Assistant
     from fnrag.index.search import load_index
 
-    options = _options(args)  # a bad option is reported before the index loads
-    index = load_index(args.index, verify_key=args.index_key)
-    assistant = Assistant(index, args.generator, k=args.k, **options)
+    settings = settings_from(args)
+    options = _options(args, settings.ask.generator)  # reported before the index loads
+    index = load_index(args.index, verify_key=args.index_key, config=settings.search)
+    assistant = Assistant.from_settings(index, settings, **options)
     many = args.question == "-"
     status = 0
     for number, question in enumerate(_questions(args)):

@@ -16,6 +16,7 @@ import shlex
 import sys
 from typing import Any
 
+from fnrag.commands.options import add_settings, given_options, settings_from
 from fnrag.errors import InputError
 
 
@@ -72,8 +73,9 @@ def register(subparsers: Any) -> None:
         "--out", metavar="REPORT_DIR", help="write report.md, chart.png, results.json here"
     )
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
-    parser.add_argument("-k", type=int, default=5, help="passages per answer (default 5)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    # -k, the fusion weights and refusal thresholds, --config (--modes picks the modes).
+    add_settings(parser, ["search", "refusal"], skip=["mode"])
     parser.set_defaults(func=run)
 
 
@@ -93,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     generators = [GeneratorSpec.parse(g) for g in names]
     items = load_qa(args.qa)
     index_dir = args.index or str(default_index_dir())
-    index = load_index(index_dir, verify_key=args.index_key)
+    settings = settings_from(args)
+    index = load_index(index_dir, verify_key=args.index_key, config=settings.search)
     report = run_evaluation(
         index,
         items,
@@ -101,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         index_path=index_dir,
         modes=modes,
         generators=generators,
-        k=args.k,
+        k=settings.search.k,
+        refusal=settings.refusal,
         baseline=args.baseline,
         sources=args.sources,
         progress=not args.no_progress,
@@ -130,5 +134,5 @@ def _command(args: argparse.Namespace, index_dir: str) -> str:
         parts += ["--baseline", args.baseline]
     if args.sources:
         parts += ["--sources", *args.sources]
-    parts += ["-k", str(args.k)]
+    parts += given_options(args)
     return " ".join(shlex.quote(p) for p in parts)

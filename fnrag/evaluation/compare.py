@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fnrag.errors import InputError
 from fnrag.evaluation import runner
 from fnrag.evaluation.qa import QAItem
 from fnrag.types import Chunk
+
+if TYPE_CHECKING:
+    from fnrag.answering.refusal import RefusalPolicy
 
 BASELINES = ("langchain",)
 QUICKSTART = "langchain-quickstart"
@@ -78,8 +81,10 @@ def run_evaluation(
     baseline: str | None = None,
     sources: Sequence[str] | None = None,
     progress: bool = False,
+    refusal: RefusalPolicy | None = None,
 ) -> runner.EvalReport:
-    """Evaluate ``index`` (an ``fnrag.index.Index``) on ``items``; see the module doc."""
+    """Evaluate ``index`` (an ``fnrag.index.Index``) on ``items``; see the module doc.
+    ``refusal`` is the Assistant's weak-evidence policy (default: the calibrated one)."""
     for mode in modes:
         if mode not in runner.MODES:
             raise InputError(f"unknown mode {mode!r}; choose from {', '.join(runner.MODES)}")
@@ -133,7 +138,7 @@ def run_evaluation(
                     )
                 )
         for spec in generators:
-            answers.extend(_evaluate_generator(index, spec, items, k, by_id, bar))
+            answers.extend(_evaluate_generator(index, spec, items, k, by_id, bar, refusal))
     primary = "hybrid" if "hybrid" in modes else modes[0]
     return runner.EvalReport(
         qa_path=qa_path,
@@ -162,12 +167,13 @@ def _evaluate_generator(
     k: int,
     by_id: dict[str, Chunk],
     bar: Any,
+    refusal: RefusalPolicy | None = None,
 ) -> list[runner.AskResult]:
     from fnrag.answering.assistant import Assistant
     from fnrag.generators import get_generator
 
     generator = get_generator(spec.name, **dict(spec.options))
-    assistant = Assistant(index, generator=generator, k=k, log=False)
+    assistant = Assistant(index, generator=generator, k=k, log=False, refusal=refusal)
     bar.set_postfix_str(spec.label)
     rag = runner.evaluate_answers(
         spec.label, "rag", assistant.ask, items, by_id.get, tick=lambda: bar.update(1)

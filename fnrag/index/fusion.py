@@ -67,7 +67,9 @@ class SearchConfig:
                 f"unknown search mode {self.mode!r}; use one of {', '.join(SEARCH_MODES)}"
             )
         if self.k < 1:
-            raise InputError(f"k must be at least 1 (got {self.k})")
+            raise InputError(
+                f"-k must be at least 1 (got {self.k}): it is how many passages to retrieve"
+            )
 
 
 def min_max(scores: np.ndarray) -> np.ndarray:
