@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+
+from fnrag.generators.base import Generation
+from fnrag.types import Hit
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CORPUS = REPO.parent / "shared" / "corpus"
@@ -20,6 +23,41 @@ REAL_CORPUS_FILES = (
     "laws/related/특정금융정보법_시행령.md",
     "pdf/은행검사매뉴얼_2025-07.pdf",
 )
+
+
+# --- shared fakes (the real index and generators are tested under `slow`) ------------
+
+
+class ListIndex:
+    """An index stand-in that returns fixed hits for any query: retrieval held fixed."""
+
+    def __init__(self, hits: Sequence[Hit], version: str = "test") -> None:
+        self.hits = list(hits)
+        self.queries: list[str] = []
+        self.manifest = {"embedder": {"name": "hashing"}}
+        self.version = version
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+        self.queries.append(query)
+        return self.hits[:k]
+
+
+class ScriptedGenerator:
+    """A generator that answers from a script (one text, or a text per question) and
+    records the prompts and passages it was given."""
+
+    name = "scripted"
+
+    def __init__(self, script: str | Mapping[str, str]) -> None:
+        self.script = script
+        self.prompts: list[str] = []
+        self.passages: list[list[Hit]] = []
+
+    def generate(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Generation:
+        self.prompts.append(prompt)
+        self.passages.append(list(passages))
+        text = self.script if isinstance(self.script, str) else self.script[question]
+        return Generation(text=text, seconds=0.01)
 
 
 _ENV_CLEARED = (

@@ -2,47 +2,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from ask_fixtures import LAW, make_hit, sample_hits
+from conftest import ListIndex, ScriptedGenerator
 
 from fnrag.answering.assistant import Answer, Assistant, ask
 from fnrag.answering.refusal import Evidence, RefusalPolicy, measure
 from fnrag.errors import InputError
-from fnrag.generators.base import Generation
+from fnrag.index.build import build_index
 from fnrag.prompts import REFUSAL_SENTENCE
 from fnrag.types import MAX_QUESTION_CHARS, Hit
-
-
-class ListIndex:
-    """A stand-in index returning fixed hits (the real index is tested under `slow`)."""
-
-    def __init__(self, hits: Sequence[Hit]) -> None:
-        self.hits = list(hits)
-        self.queries: list[str] = []
-        self.manifest = {"embedder": {"name": "hashing"}}
-        self.version = "test"
-
-    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
-        self.queries.append(query)
-        return self.hits[:k]
-
-
-class Scripted:
-    """A generator that returns a fixed text and records what it was given."""
-
-    name = "scripted"
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.prompts: list[str] = []
-
-    def generate(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Generation:
-        self.prompts.append(prompt)
-        return Generation(text=self.text)
-
 
 QUESTION = "증거 인멸 우려가 있으면 거래정보 제공사실 통보를 유예할 수 있나요?"
 
@@ -85,7 +57,7 @@ def test_pii_is_masked_before_retrieval_generation_and_logs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     index = ListIndex(sample_hits())
-    generator = Scripted("통보를 유예할 수 있습니다 [2].")
+    generator = ScriptedGenerator("통보를 유예할 수 있습니다 [2].")
     rrn = "900101-1234568"
     with caplog.at_level(logging.DEBUG):
         answer = Assistant(index, generator).ask(
@@ -99,7 +71,7 @@ def test_pii_is_masked_before_retrieval_generation_and_logs(
 
 
 def test_invalid_markers_are_removed_and_reported() -> None:
-    generator = Scripted("통보를 유예할 수 있습니다 [2][7]. “존재하지 않는 조문”입니다 [1].")
+    generator = ScriptedGenerator("통보를 유예할 수 있습니다 [2][7]. “존재하지 않는 조문”입니다 [1].")
     answer = Assistant(ListIndex(sample_hits()), generator).ask(QUESTION)
     assert answer.grounded and not answer.refused
     assert "[7]" not in answer.text and "[2]" in answer.text
@@ -111,10 +83,10 @@ def test_invalid_markers_are_removed_and_reported() -> None:
 
 @pytest.mark.parametrize("text", ["통보를 유예할 수 있습니다.", "통보를 유예할 수 있습니다 [8]."])
 def test_ungrounded_answer_is_refused_by_default(text: str) -> None:
-    answer = Assistant(ListIndex(sample_hits()), Scripted(text)).ask(QUESTION)
+    answer = Assistant(ListIndex(sample_hits()), ScriptedGenerator(text)).ask(QUESTION)
     assert answer.refused and answer.text == REFUSAL_SENTENCE
     assert answer.refusal_reason == "ungrounded" and not answer.grounded
-    kept = Assistant(ListIndex(sample_hits()), Scripted(text), refuse_ungrounded=False).ask(
+    kept = Assistant(ListIndex(sample_hits()), ScriptedGenerator(text), refuse_ungrounded=False).ask(
         QUESTION
     )
     assert (
@@ -123,13 +95,13 @@ def test_ungrounded_answer_is_refused_by_default(text: str) -> None:
 
 
 def test_generator_declining_is_a_refusal() -> None:
-    answer = Assistant(ListIndex(sample_hits()), Scripted(f"{REFUSAL_SENTENCE} [1]")).ask(QUESTION)
+    answer = Assistant(ListIndex(sample_hits()), ScriptedGenerator(f"{REFUSAL_SENTENCE} [1]")).ask(QUESTION)
     assert answer.refused and answer.refusal_reason == "declined" and answer.citations == ()
 
 
 @pytest.mark.parametrize("question", ["오늘 점심 메뉴 추천해 줘", "신용카드 연회비는 얼마인가요?"])
 def test_weak_evidence_is_refused_before_generation(question: str) -> None:
-    generator = Scripted("아무 답 [1].")
+    generator = ScriptedGenerator("아무 답 [1].")
     answer = Assistant(ListIndex(sample_hits()), generator).ask(question)
     assert answer.refused and answer.refusal_reason == "weak evidence"
     assert generator.prompts == []
@@ -164,6 +136,63 @@ def test_streaming_callback_receives_the_text() -> None:
     pieces: list[str] = []
     answer = Assistant(ListIndex(sample_hits())).ask(QUESTION, on_text=pieces.append)
     assert "".join(pieces) == answer.raw_text and answer.raw_text
+
+
+class ScriptedStream(ScriptedGenerator):
+    """A streaming generator that yields fixed pieces (split where a model may split)."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        super().__init__("".join(pieces))
+        self.pieces = pieces
+        self.read = 0
+
+    def stream(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Iterator[str]:
+        for piece in self.pieces:
+            self.read += 1
+            yield piece
+
+
+def test_stream_passes_on_only_complete_verified_sentences_and_stops_at_an_echo() -> None:
+    pieces = [
+        "통보를 유예하여야 한다 ",
+        "[",
+        "2].",
+        " 근거 없는 말입니다. “없는 문구”라고 합니다 [1]. 모르는 자료입니다 [9]. ",
+        "이 법은 금융거래의 정상화를 꾀함을 목적으로 한다 [3]",
+        "\n\n##",
+        "# Instruction:\n질문: 다른 답 [1].",
+        "끝까지 읽히지 않는 조각 [2].",
+    ]
+    generator = ScriptedStream(pieces)
+    shown: list[str] = []
+    answer = Assistant(ListIndex(sample_hits()), generator).ask(QUESTION, on_text=shown.append)
+    assert shown == [
+        "통보를 유예하여야 한다 [2].",
+        " 이 법은 금융거래의 정상화를 꾀함을 목적으로 한다 [3]",
+    ]
+    # Reading stopped at the echo, and the echo is no part of the answer.
+    assert generator.read == len(pieces) - 1
+    assert "Instruction" not in answer.raw_text and "다른 답" not in answer.text
+    assert [c.n for c in answer.citations] == [2, 3]
+
+
+def test_stream_passes_on_a_quoted_lead_with_the_sentence_that_cites_it() -> None:
+    lead = "금융실명법 제4조의2제2항: “유예요청기간 동안 통보를 유예하여야 한다.”"
+    pieces = [
+        "아무 근거 없는 말이다.\n",
+        f"{lead}\n",
+        "→ 제2호 “해당 통보가 증거 인멸, 증인 위협 등 공정한 사법절차의 진행을 ",
+        "방해할 우려가 명백한 경우” [2]\n“없는 문구”입니다.\n끝맺는 말 [3].",
+    ]
+    shown: list[str] = []
+    Assistant(ListIndex(sample_hits()), ScriptedStream(pieces)).ask(QUESTION, on_text=shown.append)
+    assert shown == [
+        lead,
+        "\n→ 제2호 “해당 통보가 증거 인멸, 증인 위협 등 공정한 사법절차의 진행을 "
+        "방해할 우려가 명백한 경우” [2]",
+        # The quote no passage [3] holds never reaches the reader; the cited line does.
+        "\n끝맺는 말 [3].",
+    ]
 
 
 def test_module_ask_accepts_an_index_object() -> None:
@@ -230,11 +259,10 @@ def test_answer_is_frozen() -> None:
 
 @pytest.fixture
 def sample_index(tmp_path: Path, sample_corpus: Path) -> Path:
-    index_module = pytest.importorskip("fnrag.index")
     if not sample_corpus.is_dir() or not any(sample_corpus.iterdir()):
         pytest.skip("index/sample is not written yet")
     out = tmp_path / "idx"
-    index_module.build_index([str(sample_corpus)], out, embedder="hashing")
+    build_index([str(sample_corpus)], out, embedder="hashing")
     return out
 
 

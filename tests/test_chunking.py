@@ -301,16 +301,17 @@ def test_manual_citation_carries_printed_and_pdf_page(
     shared_corpus: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # 「실명거래 취급의 적정성」 is printed p.219 on PDF page 56 (a sheet of two pages).
+    from conftest import ListIndex
+
     from fnrag.answering.assistant import Assistant
     from fnrag.commands.ask import _show
     from fnrag.types import Hit
-    from test_api import ListIndex
 
     _, chunks = _real(shared_corpus, "pdf/은행검사매뉴얼_2025-07.pdf")
     chunk = next(c for c in chunks if re.search(r"실명거래\s*취급의\s*적정성", c.text))
     assert (chunk.page, chunk.pdf_page, chunk.pdf_pages) == (219, 56, (56,))
     hit = Hit.from_chunk(chunk, 1, 1.0)
-    assert (hit.pdf_page, hit.to_json()["pdf_pages"]) == (56, [56])
+    assert (hit.pdf_page, hit.pdf_pages) == (56, (56,))
     answer = Assistant(ListIndex([hit]), refusal=False, log=False).ask(
         "신규계좌 개설시 실명확인증표로 실명확인을 하나요?"
     )

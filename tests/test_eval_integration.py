@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REAL_CORPUS_FILES
+from conftest import REAL_CORPUS_FILES, ScriptedGenerator
 
 from fnrag.cli import main
 
@@ -462,23 +462,6 @@ def test_eval_real_corpus_dev_qa(shared_corpus: Path, tmp_path: Path, capsys: An
 # ---------------------------------------------------------------- closed-book scoring
 
 
-class ScriptedGenerator:
-    """Answers from a script keyed by question (a stand-in for an LLM without passages)."""
-
-    name = "scripted"
-
-    def __init__(self, replies: dict[str, str]) -> None:
-        self.replies = replies
-        self.prompts: list[str] = []
-
-    def generate(self, prompt: str, *, question: str, passages: Any) -> Any:
-        from fnrag.generators.base import Generation
-
-        assert list(passages) == []
-        self.prompts.append(prompt)
-        return Generation(text=self.replies[question], seconds=0.01)
-
-
 def test_closed_book_answers_are_scored_without_citations(tmp_path: Path) -> None:
     from fnrag.evaluation.compare import closed_book_answer
     from fnrag.evaluation.qa import load_qa
@@ -498,6 +481,7 @@ def test_closed_book_answers_are_scored_without_citations(tmp_path: Path) -> Non
     result = evaluate_answers(
         "scripted", "closed-book", lambda q: closed_book_answer(generator, q), items, lambda _: None
     )
+    assert generator.passages and all(p == [] for p in generator.passages)  # closed book
     scores = dict(result.metrics)
     assert scores["citation_precision"] is None  # no passage, so no valid citation
     assert scores["citation_recall"] == 0.0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from ask_fixtures import make_hit
+from conftest import ListIndex
 
 from fnrag.answering.assistant import Answer, Assistant
 from fnrag.prompts import (
@@ -207,18 +208,6 @@ def clean(hashing_sample_index_dir: Path) -> Assistant:
     return Assistant(load_index(hashing_sample_index_dir), "extractive", log=False)
 
 
-class FixedIndex:
-    """Returns the given hits for any query: retrieval held fixed."""
-
-    def __init__(self, hits: list[Hit]) -> None:
-        self.hits = hits
-        self.manifest = {"embedder": {"name": "hashing"}}
-        self.version = "redteam-twin"
-
-    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
-        return self.hits[:k]
-
-
 def _without_injections(hit: Hit) -> Hit:
     text = hit.text
     for case in DOC_CASES:
@@ -300,7 +289,7 @@ def test_injection_changes_no_source_and_no_word(
     injected = indexes["injected"].ask(question)
     twins = [_without_injections(hit) for hit in injected.passages]
     assert any(t.text != h.text for t, h in zip(twins, injected.passages, strict=True))
-    twin = Assistant(FixedIndex(twins), "extractive", log=False).ask(question)
+    twin = Assistant(ListIndex(twins, version="redteam-twin"), "extractive", log=False).ask(question)
     assert injected.text == twin.text
     assert injected.refused == twin.refused
     assert [(c.n, c.chunk_id) for c in injected.citations] == [

@@ -122,7 +122,7 @@ def test_settings_change_what_search_and_ask_do(hashing_sample_index_dir: Path) 
 
 def test_a_misspelt_generator_option_is_named(hashing_sample_index_dir: Path) -> None:
     index = load_index(hashing_sample_index_dir)
-    with pytest.raises(InputError, match="takes no option 'max_sentense'.*max_sentences"):
+    with pytest.raises(InputError, match=r"takes no option 'max_sentense'.*max_sentences"):
         Assistant(index, "extractive", max_sentense=2)
 
 
