@@ -185,7 +185,9 @@ def test_markup_lines_are_not_quoted_and_bullets_are_trimmed() -> None:
         "-금융거래정보를 제공한 경우 「금융정보제공기록부」에 그 내용을 기록․관리하고 있는지\n"
     )
     hit = make_hit(1, "은행검사매뉴얼", "제3 장 > 4. 기타 수신", text)
-    assert best_quote("제4조의3 거래정보등의 제공내용의 기록·관리", text).startswith("금융거래정보를")
+    assert best_quote("제4조의3 거래정보등의 제공내용의 기록·관리", text).startswith(
+        "금융거래정보를"
+    )
     check = verify_citations("“거래정보등의 제공내용의 기록·관리”에 관한 조문입니다 [1].", [hit])
     # A quoted title found only in the heading is quoted as those words, not the heading.
     assert [c.quote for c in check.citations] == ["거래정보등의 제공내용의 기록·관리"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,12 +96,15 @@ def _assert_wording_only(answer: str, hits: list) -> None:
 def test_extractive_never_answers_with_a_statute_heading(shared_corpus: Path) -> None:
     # The 2016 text titles 제4조의3 with double parentheses: "##### 제4조의3 ((…))".
     hits = _chunk_hits(
-        shared_corpus / "laws/2016-08/금융실명법_법률.md", "laws/2016-08/금융실명법_법률.md", "제4조의3"
+        shared_corpus / "laws/2016-08/금융실명법_법률.md",
+        "laws/2016-08/금융실명법_법률.md",
+        "제4조의3",
     )
     assert hits[0].text.startswith("##### 제4조의3 ((")
     question = "거래정보 제공 기록부에는 무엇을 적어야 하나요?"
     answer = _extract(question, hits).text
-    assert "제4조의3" not in answer
+    # The heading's title (double parentheses) is never said, nor its "#####".
+    assert "((" not in answer and "#" not in answer
     _assert_wording_only(answer, hits)
 
 
@@ -111,6 +115,15 @@ def test_extractive_never_answers_with_a_guide_heading(sample_corpus: Path) -> N
     answer = _extract("실명확인을 생략할 수 있는 거래는?", hits).text
     assert "2. 실명확인을 생략할 수 있는 거래" not in answer
     _assert_wording_only(answer, hits)
+
+
+def test_extractive_never_answers_with_a_case_question(sample_corpus: Path) -> None:
+    hits = _chunk_hits(sample_corpus / "02_비밀보장.md", "index/sample/02_비밀보장.md")
+    asked = [h for h in hits if "Q: 명의인 본인이" in h.text]
+    assert asked
+    answer = _extract("거래정보 제공 기록부에는 무엇을 적어야 하나요?", asked + hits).text
+    assert "Q:" not in answer and "?" not in answer
+    _assert_wording_only(answer, asked + hits)
 
 
 def test_factory_rejects_unknown_names_and_passes_through_instances() -> None:
@@ -259,3 +272,78 @@ def test_transformers_raw_alpaca_prompt_without_chat_template(smol_folder: Path)
     assert generator.render(prompt) == prompt
     chat = get_generator("transformers", model=smol_folder, max_new_tokens=4)
     assert chat.render(prompt) != prompt and prompt in chat.render(prompt)
+
+
+# --- the prompt budget (issue 19) ----------------------------------------------------
+
+
+def _guide_hits(sample_corpus: Path) -> list:
+    hits = _chunk_hits(sample_corpus / "02_비밀보장.md", "index/sample/02_비밀보장.md")
+    return sorted(hits, key=lambda h: -len(h.text))[:5]
+
+
+def test_budget_drops_the_lowest_ranked_passages_first(sample_corpus: Path) -> None:
+    from fnrag.generators.budget import estimate_tokens, fit_prompt
+
+    hits = _guide_hits(sample_corpus)
+    question = "통보를 유예할 수 있는 기간은?"
+    two = estimate_tokens(build_prompt(question, hits[:2]))
+    fitted = fit_prompt(question, hits, two)
+    assert fitted.passages == tuple(hits[:2]) and fitted.dropped == 3
+    assert fitted.prompt == build_prompt(question, hits[:2]) and fitted.tokens == two
+    assert not fitted.shortened
+    whole = fit_prompt(question, hits, None)
+    assert whole.passages == tuple(hits) and whole.prompt == build_prompt(question, hits)
+
+
+def test_budget_shortens_the_first_passage_around_the_questions_words(
+    sample_corpus: Path,
+) -> None:
+    from fnrag.generators.budget import estimate_tokens, fit_prompt
+
+    hits = _guide_hits(sample_corpus)
+    first = hits[0]
+    question = "거래정보 제공 기록부에는 무엇을 적어야 하나요?"
+    bare = estimate_tokens(build_prompt(question, [replace(first, text="")]))
+    budget = bare + estimate_tokens(first.text) // 3
+    fitted = fit_prompt(question, hits, budget)
+    (excerpt,) = fitted.passages
+    assert fitted.shortened and fitted.tokens is not None and fitted.tokens <= budget
+    # An exact slice of the chunk, still passage 1, with its offsets in the document.
+    assert excerpt.text and excerpt.text in first.text and len(excerpt.text) < len(first.text)
+    assert excerpt.chunk_id == first.chunk_id
+    assert excerpt.start - first.start == first.text.index(excerpt.text)
+    assert fitted.prompt == build_prompt(question, [excerpt])
+    check = verify_citations(f"{excerpt.text.splitlines()[-1]} [1]", fitted.passages)
+    assert [c.n for c in check.citations] == [1]
+
+
+def test_budget_without_room_for_any_passage_says_what_to_do(sample_corpus: Path) -> None:
+    from fnrag.generators import ContextOverflowError
+    from fnrag.generators.budget import fit_prompt
+
+    with pytest.raises(ContextOverflowError, match=r"--max-prompt-tokens.*--n_ctx"):
+        fit_prompt("통보 유예 기간은?", _guide_hits(sample_corpus), 200)
+
+
+def test_byte_estimate_bounds_korean_from_above() -> None:
+    from fnrag.generators.budget import estimate_tokens
+
+    # A Hangul syllable is 3 UTF-8 bytes: a byte-level vocabulary without Korean
+    # merges (SmolLM2) spends up to 3 tokens on it, never more.
+    assert estimate_tokens("실명확인") == 12 and estimate_tokens("k=5") == 3
+
+
+def test_openai_budget_setting_and_unreachable_server() -> None:
+    generator = get_generator(
+        "openai", base_url="http://127.0.0.1:9/v1", model="smol", timeout=2, max_retries=0
+    )
+    # No server to ask: no budget (the prompt goes whole) and counts are byte bounds.
+    assert generator.prompt_budget() is None
+    assert generator.count_prompt_tokens("가") > 3
+    fixed = get_generator(
+        "openai", base_url="http://127.0.0.1:9/v1", model="s", max_prompt_tokens=900
+    )
+    assert fixed.prompt_budget() == 900
+    with pytest.raises(InputError, match="max_prompt_tokens"):
+        get_generator("openai", model="smol", max_prompt_tokens=0)

@@ -87,7 +87,7 @@ def test_refusal_and_empty_citations(caplog: pytest.LogCaptureFixture) -> None:
 def test_assistant_log_describes_the_question_as_asked(caplog: pytest.LogCaptureFixture) -> None:
     """ask() masks before retrieval; the audit record still names the kinds it masked."""
     from ask_fixtures import sample_hits
-    from test_api import ListIndex
+    from conftest import ListIndex
 
     from fnrag.answering.assistant import Assistant
 

@@ -1,8 +1,10 @@
 """``ask()``: a question in, a cited and verified ``Answer`` out.
 
 Flow: validate → mask PII (before anything else sees the question) → retrieve →
-refuse on weak evidence → build the Alpaca prompt → generate → verify citations
-→ refuse if ungrounded (configurable) → log without raw PII.
+refuse on weak evidence → build the Alpaca prompt, fitted to the model's context
+(``fnrag.generators.budget``) → generate (streaming only verified sentences,
+``fnrag.answering.streaming``) → verify citations → refuse if ungrounded
+(configurable) → log without raw PII.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from fnrag.answering.citations import locate, verify_citations
 from fnrag.answering.refusal import RefusalPolicy, ScopeScorer, measure, with_scope
+from fnrag.answering.streaming import VerifiedStream
 from fnrag.errors import InputError
-from fnrag.generators import Generator, StreamingGenerator, get_generator
-from fnrag.prompts import REFUSAL_SENTENCE, build_prompt
+from fnrag.generators import ContextOverflowError, Generator, StreamingGenerator, get_generator
+from fnrag.generators.budget import fit_for
+from fnrag.prompts import REFUSAL_SENTENCE, cut_at_echo
 from fnrag.types import MAX_QUESTION_CHARS, Answer, Citation, Evidence, Hit, Retrieval, Timings
 
 if TYPE_CHECKING:
@@ -145,8 +149,9 @@ class Assistant:
         )
 
     def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
-        """Answer ``question``; ``on_text`` receives streamed text pieces when the
-        generator can stream (the returned Answer is still the verified one)."""
+        """Answer ``question``; ``on_text`` receives the answer's sentences as each one
+        is complete and its citations verify (as generated, when the generator
+        streams); the returned Answer is the verified whole."""
         from fnrag.answering.pii import mask_pii
 
         started = time.perf_counter()
@@ -162,8 +167,15 @@ class Assistant:
         if not hits or (self.refusal is not None and self.refusal.refuse(evidence)):
             answer = self._refusal(masked, hits, evidence, "weak evidence", "", started, retrieved)
             return self._finish(answer, question, masked_question)
-        prompt = build_prompt(masked, hits)
-        raw = self._generate(prompt, retrieval, on_text)
+        order = getattr(self.generator, "passage_order", None)
+        if order is not None:
+            # A generator that knows what it will cite (the extractive composer) numbers
+            # the passages so that its markers read [1], [2], … in order.
+            retrieval = replace(retrieval, hits=tuple(order(retrieval)))
+        # From here on the passages are those shown: a prompt budget may leave out the
+        # lowest-ranked and shorten the first, and citations are checked against them.
+        retrieval, raw = self._generate_fitted(retrieval, on_text)
+        hits = retrieval.hits
         generated = time.perf_counter()
         if locate(REFUSAL_SENTENCE, raw) is not None:
             answer = self._refusal(masked, hits, evidence, "declined", raw, started, retrieved)
@@ -190,6 +202,7 @@ class Assistant:
             refusal_reason="ungrounded" if refuse else None,
             evidence=evidence,
             raw_text=raw,
+            lead=None if refuse or not check.citations else check.citations[0],
         )
         return self._finish(answer, question, masked_question)
 
@@ -204,22 +217,49 @@ class Assistant:
         hits = tuple(self.index.search(question, k=self.k, mode=self.mode))
         return Retrieval(question, plan_query(question), hits, self.mode)
 
+    def _generate_fitted(
+        self, retrieval: Retrieval, on_text: Callable[[str], None] | None
+    ) -> tuple[Retrieval, str]:
+        """Generate over the passages that fit the generator's context budget; when the
+        server answers that the prompt overflowed and names its context (which the
+        generator then keeps), fit to that and try once more."""
+        hits = retrieval.hits
+        while True:
+            fitted = fit_for(self.generator, retrieval.question, hits)
+            shown = replace(retrieval, hits=fitted.passages)
+            try:
+                return shown, self._generate(fitted.prompt, shown, on_text)
+            except ContextOverflowError:
+                learned = getattr(self.generator, "prompt_budget", lambda: None)()
+                if learned is None or (fitted.budget is not None and learned >= fitted.budget):
+                    raise  # nothing new learned: trying again would overflow again
+
     def _generate(
         self, prompt: str, retrieval: Retrieval, on_text: Callable[[str], None] | None
     ) -> str:
+        """The generated text up to any echo of the prompt; ``on_text`` receives only
+        complete sentences whose citations verify (``fnrag.answering.streaming``)."""
         question, hits = retrieval.question, retrieval.hits
         # Generators that take the retrieval (the extractive one) reuse its analysis.
         extra = {"retrieval": retrieval} if self._generator_takes_retrieval else {}
-        if on_text is not None and isinstance(self.generator, StreamingGenerator):
-            pieces = []
-            for piece in self.generator.stream(prompt, question=question, passages=hits, **extra):
-                pieces.append(piece)
-                on_text(piece)
-            return "".join(pieces).strip()
-        text = self.generator.generate(prompt, question=question, passages=hits, **extra).text
-        if on_text is not None:
-            on_text(text)
-        return text
+        if on_text is None:
+            generation = self.generator.generate(prompt, question=question, passages=hits, **extra)
+            return cut_at_echo(generation.text)
+        verified = VerifiedStream(hits, on_text)
+        if isinstance(self.generator, StreamingGenerator):
+            pieces = self.generator.stream(prompt, question=question, passages=hits, **extra)
+        else:
+            generation = self.generator.generate(prompt, question=question, passages=hits, **extra)
+            pieces = iter([generation.text])
+        try:
+            for piece in pieces:
+                if not verified.feed(piece):
+                    break  # the model is writing the prompt again: stop it there
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+        return verified.close()
 
     def _refusal(
         self,

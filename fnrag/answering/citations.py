@@ -162,6 +162,7 @@ def verify_citations(answer: str, passages: Sequence[Hit]) -> CitationCheck:
     """Verify every marker of ``answer`` against ``passages`` (numbered from 1)."""
     invalid: list[InvalidCitation] = []
     chosen: dict[int, str] = {}  # passage number -> quote, first use wins
+    said: dict[int, str] = {}  # passage number -> the answer sentence that first cited it
     removals: list[tuple[Marker, tuple[int, ...]]] = []
     markers = parse_markers(answer)
     for s_start, s_end in split_sentences(answer):
@@ -190,13 +191,16 @@ def verify_citations(answer: str, passages: Sequence[Hit]) -> CitationCheck:
             if n in bad or n in chosen:
                 continue
             text = passages[n - 1].text
+            said[n] = strip_markers(sentence)
             if n in quote_spans:
                 chosen[n] = _enclosing_sentence(text, *quote_spans[n])
             else:
                 chosen[n] = best_quote(sentence, text)
         for m in inside:
             removals.append((m, tuple(n for n in m.numbers if n not in bad)))
-    citations = tuple(_citation(n, passages[n - 1], quote) for n, quote in chosen.items())
+    citations = tuple(
+        _citation(n, passages[n - 1], quote, said[n]) for n, quote in chosen.items()
+    )
     return CitationCheck(_rewrite(answer, removals), citations, tuple(invalid))
 
 
@@ -234,7 +238,9 @@ def _rewrite(answer: str, removals: list[tuple[Marker, tuple[int, ...]]]) -> str
     return "".join(out).strip()
 
 
-def _citation(n: int, hit: Hit, quote: str) -> Citation:
+def _citation(n: int, hit: Hit, quote: str, sentence: str = "") -> Citation:
+    from fnrag.generators.units import quote_reference
+
     return Citation(
         n=n,
         chunk_id=hit.chunk_id,
@@ -247,4 +253,7 @@ def _citation(n: int, hit: Hit, quote: str) -> Citation:
         pages=hit.pages,
         pdf_page=hit.pdf_page,
         pdf_pages=hit.pdf_pages,
+        reference=quote_reference(
+            hit.text, hit.section, hit.source, hit.title, hit.page, quote, sentence
+        ),
     )

@@ -5,15 +5,19 @@ words no passage has, or start echoing the prompt (``### Instruction:`` …). Th
 stream is buffered; a sentence is passed on once it is complete (the next sentence
 has begun, so no ``[n]`` marker can still join it) and ``verify_citations`` keeps at
 least one of its citations; it is passed on as verified (invalid markers removed).
-Sentences without a valid citation are held back. At a prompt echo the stream
-ends: nothing from there on is part of the answer.
+A sentence without a marker waits for the next cited one: it is passed on just
+before it when it quotes and every quote is in a passage that sentence validly
+cites (a quoted provision leading into its cited item: ``제4조의2: “…한다.” → 제2호
+“…” [2]``), else dropped. At a prompt echo the stream ends: nothing from there on
+is part of the answer.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
-from fnrag.answering.citations import verify_citations
+from fnrag.answering.citations import find_quotes, locate, parse_markers, verify_citations
 from fnrag.prompts import PROMPT_ECHO
 from fnrag.text import split_sentences
 from fnrag.types import Hit
@@ -41,6 +45,8 @@ class VerifiedStream:
         self.emitted = 0  # sentences passed on
         self._decided = 0  # offset in ``text`` up to which sentences were judged
         self._ended = False
+        # Marker-less sentences (with the whitespace before each) awaiting a cited one.
+        self._held: list[tuple[str, str]] = []
 
     def feed(self, piece: str) -> bool:
         """Take one piece; False once the model echoes the prompt (stop reading)."""
@@ -69,24 +75,47 @@ class VerifiedStream:
         spans = split_sentences(tail)
         if not final:
             spans = _complete(tail, spans)
+        before = 0
         for start, end in spans:
-            self._pass_on(tail[start:end])
+            # The whitespace before it as generated (a line break stays a line break).
+            self._pass_on(tail[before:start], tail[start:end])
+            before = end
         if spans:
             self._decided += spans[-1][1]
 
-    def _pass_on(self, sentence: str) -> None:
+    def _pass_on(self, gap: str, sentence: str) -> None:
+        if not parse_markers(sentence):
+            self._held.append((gap, sentence))
+            return
+        held, self._held = self._held, []
         check = verify_citations(sentence, self.passages)
         if not check.citations:
             return
-        self.emit(check.text if not self.emitted else " " + check.text)
+        cited = [self.passages[c.n - 1] for c in check.citations]
+        for lead_gap, lead in held:
+            quotes = find_quotes(lead)
+            if quotes and all(any(_holds(quote, hit) for hit in cited) for quote in quotes):
+                self._send(lead_gap, lead)
+        self._send(gap, check.text)
+
+    def _send(self, gap: str, sentence: str) -> None:
+        self.emit(sentence if not self.emitted else (gap or " ") + sentence)
         self.emitted += 1
+
+
+def _holds(quote: str, hit: Hit) -> bool:
+    # As the verifier counts it: in the passage, or (a quoted law name) in its label.
+    return (
+        locate(quote, hit.text) is not None
+        or locate(quote, f"{hit.title}\n{hit.section}") is not None
+    )
 
 
 def _complete(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The spans that can no longer change: each followed by a sentence that does not
     open with ``[`` (a marker that may still close the sentence before it)."""
     done: list[tuple[int, int]] = []
-    for span, following in zip(spans, spans[1:], strict=False):
+    for span, following in itertools.pairwise(spans):
         if text[following[0]] == "[":
             break
         done.append(span)

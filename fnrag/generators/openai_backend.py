@@ -146,7 +146,9 @@ class OpenAIGenerator:
         if self.base_url and self._server_counts is not False:
             try:
                 reply = self._probe().post(
-                    f"{self._root()}/extras/tokenize/count", cast_to=object, body={"input": text}
+                    f"{self._root()}/extras/tokenize/count",
+                    cast_to=object,
+                    body={"input": text, "model": self.model},
                 )
                 count = reply.get("count") if isinstance(reply, dict) else None
                 if isinstance(count, int):
@@ -205,22 +207,29 @@ class OpenAIGenerator:
             self.context_tokens = context
         where = self.base_url or "api.openai.com"
         size = f" ({context:,} tokens, {self.max_tokens:,} of them kept for the answer)"
+        if self.max_prompt_tokens is not None and context:
+            advice = f"lower --max-prompt-tokens to at most {context - self.max_tokens:,}"
+        else:
+            advice = "lower -k, set --max-prompt-tokens,"
         return ContextOverflowError(
             f"the prompt of {prompt_tokens:,} tokens exceeds the context of the model server at "
-            f"{where}{size if context else ''}; lower -k, set --max-prompt-tokens, or start the "
-            "server with a larger --n_ctx",
+            f"{where}{size if context else ''}; {advice} or start the server with a larger "
+            "--n_ctx",
             prompt_tokens=prompt_tokens,
             context_tokens=context,
         )
 
     def generate(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Generation:
+        return self._generate(self._client, prompt, question, passages)
+
+    def _generate(
+        self, client: Any, prompt: str, question: str, passages: Sequence[Hit]
+    ) -> Generation:
         import openai
 
         started = time.perf_counter()
         try:
-            response = self._client.chat.completions.create(
-                **self._request(prompt, question, passages)
-            )
+            response = client.chat.completions.create(**self._request(prompt, question, passages))
         except openai.OpenAIError as error:
             raise self._fail(error, prompt) from error
         choice = response.choices[0]
@@ -243,14 +252,27 @@ class OpenAIGenerator:
             )
         except openai.OpenAIError as error:
             raise self._fail(error, prompt) from error
+        finished = False
         # Closed when the caller stops reading (a prompt echo): the server stops too.
         with chunks:
             try:
                 for chunk in chunks:
-                    if chunk.choices and chunk.choices[0].delta.content:
+                    if not chunk.choices:
+                        continue
+                    finished = finished or chunk.choices[0].finish_reason is not None
+                    if chunk.choices[0].delta.content:
+                        finished = True  # text came: whatever ends it, it is an answer
                         yield chunk.choices[0].delta.content
             except openai.OpenAIError as error:
                 raise self._fail(error, prompt) from error
+        if not finished:
+            # llama-cpp-python checks the context only once the stream has begun: an
+            # overflow is a 200 whose stream just stops. Asked without streaming, the
+            # server answers 400 and names its context (or, if the stream broke for
+            # another reason, answers).
+            # The server drops the stream's connection: one retry gets a fresh one.
+            client = self._client.with_options(max_retries=max(1, self._client.max_retries))
+            yield self._generate(client, prompt, question, passages).text
 
 
 def _first_number(pattern: re.Pattern[str], text: str) -> int | None:
