@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -69,21 +70,27 @@ def render_retrieval(figures: dict[str, Any]) -> str:
     p50 = _get(figures, "latency", "warm_p50_ms")
     cold = _get(figures, "latency", "cold_cli_s")
     run = _get(figures, "run")
-    load = run.get("load_average_before") or [float("nan")]
+    # 1-minute load average at the start and at the end: absolute times depend on it.
+    loads = [run.get(f"load_average_{when}", [None])[0] for when in ("before", "after")]
+    load = "–".join(f"{value:.1f}" for value in loads if value is not None) or "unknown"
     paragraphs = (
         f"Build of that corpus: {build_ratio:.2f}× the quick-start baseline's time; rebuild "
         f"after one document changed: {rebuild_ratio:.1%} of a full build; warm search p50 "
         f"{p50:.0f} ms; cold `fnrag search` {cold:.1f} s.",
-        f"Measured {run['date']} on {run['cpus']} CPU cores (load {load[0]:.1f}; commit "
-        f"{run['commit']}) by `{run['command']}`; written by "
-        "`python3 benchmarks/readme_figures.py` from `benchmarks/results/retrieval.json`.",
+        f"Measured {run['date']} on {run['cpus']} CPU cores (load {load}; commit "
+        f"{run['commit']}); written by `python3 benchmarks/readme_figures.py` from "
+        "`benchmarks/results/retrieval.json`, which this command wrote:",
     )
     for paragraph in paragraphs:
-        lines += ["", textwrap.fill(paragraph, WIDTH, break_on_hyphens=False)]
+        lines += ["", _wrap(paragraph)]
+    lines += ["", f"    {run['command']}"]
     return "\n".join(lines) + "\n"
 
 
-RENDERERS = {"retrieval": render_retrieval}
+def _wrap(paragraph: str) -> str:
+    # Never break inside a `code span`: a command split over two lines is hard to copy.
+    spans = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\0"), paragraph)
+    return textwrap.fill(spans, WIDTH, break_on_hyphens=False).replace("\0", " ")
 
 
 def _block_span(text: str, name: str) -> tuple[int, int]:
