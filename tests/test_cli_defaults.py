@@ -220,3 +220,24 @@ def test_a_full_output_still_ends_with_status_0(
     )
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)
+
+
+@pytest.mark.slow
+def test_a_relative_embedder_path_is_recorded_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """search from another directory must find the model the index was built with."""
+    import json
+
+    from fnrag.embedders.factory import ensure_default_model
+    from fnrag.index.build import build_index
+    from fnrag.index.search import load_index
+
+    model = ensure_default_model()  # a real sentence-transformers folder
+    monkeypatch.chdir(model.parent)
+    out = tmp_path / "색인"
+    build_index([sample_corpus_dir()], out, embedder=f"./{model.name}")
+    recorded = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["embedder_spec"]
+    assert recorded == str(model.resolve())
+    monkeypatch.chdir(tmp_path)  # elsewhere: the relative path would point nowhere
+    assert load_index(out).search("실명확인증표에는 무엇이 있나요?", k=2)

@@ -177,7 +177,7 @@ def build_index(
         42
     """
     from fnrag.chunking import chunk_document
-    from fnrag.embedders.factory import load_embedder
+    from fnrag.embedders.factory import load_embedder, looks_like_path
     from fnrag.ingest.collect import collect_sources, source_paths
     from fnrag.ingest.sources import load_document
 
@@ -191,6 +191,9 @@ def build_index(
     skipped = [(item.source, item.reason) for item in collected.skipped]
     store.check_out_dir(index_dir)
     model = load_embedder(embedder)
+    # The manifest's spec is how search finds the model again, from any directory.
+    if embedder and looks_like_path(embedder):
+        embedder = str(Path(embedder).expanduser().resolve())
     identity = model.identity()
     seconds: dict[str, float] = {}
     shown = Progress(progress)
