@@ -60,12 +60,16 @@ class ScriptedGenerator:
         return Generation(text=text, seconds=0.01)
 
 
+# A llama_cpp.server that died during a failed test is named at the top of its report.
+pytest_plugins = ("llama_server",)
+
 _ENV_CLEARED = (
     "FNRAG_CONFIG",
     "FNRAG_INDEX_KEY",
     "FNRAG_OPENAI_BASE_URL",
     "FNRAG_OPENAI_MODEL",
     "FNRAG_EMBED_BACKEND",
+    "FNRAG_VOCABULARY",
 )
 
 
@@ -102,19 +106,6 @@ def isolated_fnrag_home(
     """A fresh ``$FNRAG_HOME`` and ``$FNRAG_INDEX`` per test: nothing reads or writes the
     user's ``~/.cache/fnrag`` or the checkout's ``index/default``."""
     return _isolate(monkeypatch, tmp_path_factory.mktemp("fnrag-home"), session_models)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[object]:
-    """Name a llama_cpp.server that died during a failed test, with its exit signal and log."""
-    report = yield
-    if getattr(report, "failed", False):
-        from llama_server import death_notes
-
-        notes = death_notes()
-        if notes:
-            report.longrepr = "\n\n".join([*notes, str(report.longrepr)])  # type: ignore[attr-defined]
-    return report
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 A server that crashes mid-test (a native build tuned to another CPU dies with SIGSEGV or
 SIGILL on its first completion) otherwise shows up as an httpx ``RemoteProtocolError``.
-Every server started here is registered; ``conftest.py`` asks :func:`death_notes` after a
-failed test and puts the exit signal and the server log's tail at the top of the report.
+Every server started here is registered; this module is also a pytest plugin (loaded by
+``conftest.py``) whose report hook asks :func:`death_notes` after a failed test and puts
+the exit signal and the server log's tail at the top of the report.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class LlamaServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.reported = False
+        self.stopped_by_us = False
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
                 [
@@ -92,7 +94,7 @@ class LlamaServer:
     def death_note(self) -> str | None:
         """What happened, when the server is no longer running; None while it runs."""
         code = self.process.poll()
-        if code is None:
+        if code is None or self.stopped_by_us:
             return None
         return (
             f"llama_cpp.server on port {self.port} died: {describe_exit(code)}.\n"
@@ -100,21 +102,22 @@ class LlamaServer:
         )
 
     def stop(self) -> None:
+        """Stop the server; a server that had died already stays on record, so the
+        failed test's report still names it."""
         if self.process.poll() is None:
+            self.stopped_by_us = True
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self in _STARTED:
-            _STARTED.remove(self)
 
 
 def death_notes() -> list[str]:
     """Notes on servers that died since the last call (each reported once)."""
     notes = []
-    for server in list(_STARTED):
+    for server in _STARTED:
         note = server.death_note()
         if note and not server.reported:
             server.reported = True
@@ -130,3 +133,14 @@ def require_server_extra() -> None:
             f"llama-cpp-python[server] is not installed ({error}); "
             "run scripts/install-dev.sh (it builds the portable wheel)"
         )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Name a llama_cpp.server that died during a failed test, with its signal and log."""
+    report = yield
+    if getattr(report, "failed", False):
+        notes = death_notes()
+        if notes:
+            report.longrepr = "\n\n".join([*notes, str(report.longrepr)])  # type: ignore[attr-defined]
+    return report

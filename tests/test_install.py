@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import signal
 import subprocess
@@ -18,7 +19,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _llama_wheel():
-    spec = importlib.util.spec_from_file_location("llama_wheel", REPO / "scripts" / "llama_wheel.py")
+    spec = importlib.util.spec_from_file_location(
+        "llama_wheel", REPO / "scripts" / "llama_wheel.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -77,8 +80,10 @@ def test_flag_file_without_a_wheel_is_not_an_entry(tmp_path: Path) -> None:
     ("info", "bad"),
     [
         ("CPU : SSE3 = 1 | AVX = 1 | AVX2 = 1 | F16C = 1 | FMA = 1 | OPENMP = 1 |", []),
-        ("CPU : AVX2 = 1 | AVX512 = 1 | AVX512_VNNI = 1 | AMX_INT8 = 1 |",
-         ["AVX512", "AVX512_VNNI", "AMX_INT8"]),
+        (
+            "CPU : AVX2 = 1 | AVX512 = 1 | AVX512_VNNI = 1 | AMX_INT8 = 1 |",
+            ["AVX512", "AVX512_VNNI", "AMX_INT8"],
+        ),
         ("CPU : AVX512 = 0 | AMX_INT8 = 0 | AVX2 = 1 |", []),
     ],
 )
@@ -129,3 +134,59 @@ def test_a_server_that_dies_is_named_with_its_signal_and_log(tmp_path: Path) -> 
         assert death_notes() == []  # reported once
     finally:
         server.stop()
+
+
+DYING_TEST = """
+import signal
+from pathlib import Path
+
+import httpx
+from llama_server import LlamaServer
+
+
+def test_request_to_a_server_that_crashed(tmp_path: Path) -> None:
+    server = LlamaServer(Path({gguf!r}), "smol", tmp_path / "server.log")
+    url = server.wait_ready()
+    server.process.send_signal(signal.SIGSEGV)  # as the CPU-tuned build died
+    server.process.wait()
+    try:
+        httpx.post(f"{{url}}/chat/completions", timeout=5,
+                   json={{"model": "smol", "messages": [{{"role": "user", "content": "안녕"}}]}})
+    finally:
+        server.stop()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_failed_tests_report_names_the_dead_server(tmp_path: Path) -> None:
+    """The report of a test whose server crashed opens with the server, not with httpx."""
+    require_server_extra()
+    from test_generators import smollm2_gguf
+
+    test_file = tmp_path / "test_dying.py"
+    test_file.write_text(DYING_TEST.format(gguf=str(smollm2_gguf())), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "llama_server",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(test_file),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout[-2000:]
+    report = result.stdout
+    assert "died: killed by SIGSEGV (signal 11)" in report
+    assert "Uvicorn running" in report  # the log's tail
+    assert report.index("died: killed by SIGSEGV") < report.index("ConnectError")
