@@ -1,31 +1,56 @@
-"""Measure ``ask`` (extractive) against the issue-3 targets on a real index.
+"""Measure ``ask`` (extractive) on several question sets, side by side (issues 3 and 13).
 
 Usage::
 
-    python benchmarks/bench_ask.py --index INDEX_DIR [--dev ../shared/corpus/dev_qa.jsonl]
+    python benchmarks/bench_ask.py --index INDEX_DIR [--qa FILE ...] [--generator SPEC]
+        [--dump OUT.jsonl] [--verbose]
 
-Prints: citation validity (every quote inside its passage, no invented [n]),
-gold passage among citations (in-scope; gold = the cited passage comes from the
-gold document and contains the gold anchor, whitespace ignored), refusal rates
-(dev in/out of scope and the written sets of refusal_questions.py), and warm
-latency percentiles. Targets: 100%, >= 90%, 100% / <= 5%, p50 <= 100 ms.
+Default sets: ``../shared/corpus/dev_qa.jsonl``, ``benchmarks/data/tune_qa.jsonl`` and
+``benchmarks/data/practitioner_qa.jsonl``. ``--generator`` takes a generator name
+(``extractive``) or ``module:Class`` (built with no arguments).
+
+Per set (gold = the passage comes from the gold document and contains the gold anchor,
+whitespace ignored; in-scope questions; a refused answer counts as a miss):
+
+* first cited gold: the passage behind the answer's first ``[n]`` is gold;
+* gold cited: some cited passage is gold;
+* anchor in answer: a gold anchor (whitespace removed) is in the answer text;
+* cited precision: gold cited passages / all cited passages (pooled over answers);
+* median chars: median answer length (answered in-scope questions);
+* refused in / out of scope; citation validity (every quote inside its passage, every
+  ``[n]`` a shown passage) over all answers;
+* retrieval hit@1 / hit@5 of the passages ``ask`` retrieved; warm ask p50 / p95.
+
+The written refusal sets of ``refusal_questions.py`` are reported on one extra line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from refusal_questions import IN_SCOPE, OFF_TOPIC
 
 from fnrag.answering.assistant import Answer, Assistant
-from fnrag.evaluation.metrics import GoldRef, is_gold
-from fnrag.evaluation.qa import load_qa
+from fnrag.answering.citations import cited_numbers
+from fnrag.evaluation.metrics import GoldRef, is_gold, squash
+from fnrag.evaluation.qa import QAItem, load_qa
+
+_HERE = Path(__file__).resolve().parent
+DEFAULT_SETS = (
+    _HERE.parents[1] / "shared/corpus/dev_qa.jsonl",
+    _HERE / "data/tune_qa.jsonl",
+    _HERE / "data/practitioner_qa.jsonl",
+)
 
 
 def valid(answer: Answer) -> bool:
@@ -36,54 +61,149 @@ def valid(answer: Answer) -> bool:
     ) and numbers <= set(range(1, len(answer.passages) + 1))
 
 
+def _gold_passage(answer: Answer, n: int, gold: tuple[GoldRef, ...]) -> bool:
+    hit = answer.passages[n - 1]
+    return is_gold(hit.source, hit.text, gold)
+
+
 def gold_cited(answer: Answer, gold: tuple[GoldRef, ...]) -> bool:
     """The rule fnrag eval uses: some cited passage is a gold passage."""
-    return any(
-        is_gold(answer.passages[c.n - 1].source, answer.passages[c.n - 1].text, gold)
-        for c in answer.citations
-    )
+    return any(_gold_passage(answer, c.n, gold) for c in answer.citations)
+
+
+def first_cited_gold(answer: Answer, gold: tuple[GoldRef, ...]) -> bool:
+    """The passage behind the answer text's first ``[n]`` is gold."""
+    if answer.refused:
+        return False
+    numbers = cited_numbers(answer.text)
+    return bool(numbers) and _gold_passage(answer, numbers[0], gold)
+
+
+def anchor_in_answer(answer: Answer, gold: tuple[GoldRef, ...]) -> bool:
+    if answer.refused:
+        return False
+    text = squash(answer.text)
+    return any(squash(ref.anchor) in text for ref in gold)
+
+
+@dataclass
+class SetResult:
+    name: str
+    items: list[QAItem]
+    answers: list[Answer]
+    latencies: list[float]
+    rows: dict[str, str] = field(default_factory=dict)
+
+
+def measure_set(assistant: Assistant, name: str, items: list[QAItem]) -> SetResult:
+    answers: list[Answer] = []
+    latencies: list[float] = []
+    for item in items:
+        started = time.perf_counter()
+        answers.append(assistant.ask(item.question))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return SetResult(name, items, answers, latencies)
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count / total:.3f} ({count}/{total})" if total else "-"
+
+
+def summarise(result: SetResult) -> dict[str, str]:
+    pairs = list(zip(result.items, result.answers, strict=True))
+    inscope = [(d, a) for d, a in pairs if d.in_scope]
+    outscope = [(d, a) for d, a in pairs if d.out_of_scope]
+    n = len(inscope)
+    cited = gold = 0
+    for d, a in inscope:
+        if a.refused:
+            continue
+        cited += len(a.citations)
+        gold += sum(_gold_passage(a, c.n, d.gold) for c in a.citations)
+    lengths = [len(a.text) for _, a in inscope if not a.refused]
+    # By retrieval rank: the extractive composer numbers passages in reading order.
+    rel = [
+        [is_gold(h.source, h.text, d.gold) for h in sorted(a.passages, key=lambda h: h.rank)]
+        for d, a in inscope
+    ]
+    ordered = sorted(result.latencies)
+    p95 = ordered[int(0.95 * (len(ordered) - 1))] if ordered else 0.0
+    return {
+        "first cited gold": _share(sum(first_cited_gold(a, d.gold) for d, a in inscope), n),
+        "gold cited": _share(sum(gold_cited(a, d.gold) for d, a in inscope), n),
+        "anchor in answer": _share(sum(anchor_in_answer(a, d.gold) for d, a in inscope), n),
+        "cited precision": _share(gold, cited),
+        "median answer chars": f"{statistics.median(lengths):.0f}" if lengths else "-",
+        "in-scope refused": _share(sum(a.refused for _, a in inscope), n),
+        "out-of-scope refused": _share(sum(a.refused for _, a in outscope), len(outscope)),
+        "citation validity": _share(sum(valid(a) for _, a in pairs), len(pairs)),
+        "retrieval hit@1": _share(sum(any(r[:1]) for r in rel), n),
+        "retrieval hit@5": _share(sum(any(r[:5]) for r in rel), n),
+        "warm ask p50 / p95 ms": f"{statistics.median(ordered):.1f} / {p95:.1f}",
+    }
+
+
+def _generator(spec: str) -> Any:
+    if ":" not in spec:
+        return spec
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+def _dump(results: list[SetResult], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for result in results:
+            for d, a in zip(result.items, result.answers, strict=True):
+                record = {
+                    "set": result.name,
+                    "id": d.id,
+                    "q": d.question,
+                    "oos": d.out_of_scope,
+                    "refused": a.refused,
+                    "first_gold": first_cited_gold(a, d.gold),
+                    "anchor": anchor_in_answer(a, d.gold),
+                    "answer": a.text,
+                    "cited": [[c.n, c.section, _gold_passage(a, c.n, d.gold)] for c in a.citations],
+                    "passages": [
+                        [h.section, is_gold(h.source, h.text, d.gold)] for h in a.passages
+                    ],
+                }
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", required=True)
-    default_dev = Path(__file__).resolve().parents[2] / "shared/corpus/dev_qa.jsonl"
-    parser.add_argument("--dev", default=str(default_dev))
+    parser.add_argument("--qa", action="append", help="a QA JSONL file (repeatable)")
+    parser.add_argument("--generator", default="extractive")
     parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("--dump", type=Path, help="write one JSON line per question here")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    dev = load_qa(args.dev)
-    assistant = Assistant(args.index, k=args.k, log=False)
+    paths = [Path(p) for p in args.qa] if args.qa else list(DEFAULT_SETS)
+    assistant = Assistant(args.index, generator=_generator(args.generator), k=args.k, log=False)
     assistant.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi, caches
-    answers: list[Answer] = []
-    latencies: list[float] = []
-    for item in dev:
-        started = time.perf_counter()
-        answers.append(assistant.ask(item.question))
-        latencies.append((time.perf_counter() - started) * 1000)
-    inscope = [(d, a) for d, a in zip(dev, answers, strict=True) if not d.out_of_scope]
-    outscope = [(d, a) for d, a in zip(dev, answers, strict=True) if d.out_of_scope]
+    results = [measure_set(assistant, p.stem, load_qa(p)) for p in paths]
     if args.verbose:
-        for d, a in zip(dev, answers, strict=True):
-            mark = "OOS" if d.out_of_scope else ("gold" if gold_cited(a, d.gold) else "MISS")
-            print(f"[{d.id} {mark}] {d.question}\n    → {a.text[:160]}")
+        for result in results:
+            for d, a in zip(result.items, result.answers, strict=True):
+                mark = "OOS" if d.out_of_scope else ("gold" if gold_cited(a, d.gold) else "MISS")
+                print(f"[{d.id} {mark}] {d.question}\n    → {a.text[:200]}")
+    if args.dump:
+        _dump(results, args.dump)
+    summaries = [summarise(r) for r in results]
+    names = [r.name for r in results]
+    print("| measure | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for key in summaries[0]:
+        print(f"| {key} | " + " | ".join(s[key] for s in summaries) + " |")
     written_in = [assistant.ask(q) for q in IN_SCOPE]
     written_off = [assistant.ask(q) for q in OFF_TOPIC]
-    every = answers + written_in + written_off
-    print(f"citation validity: {sum(valid(a) for a in every)}/{len(every)}")
-    invented = sum(len(a.invalid_citations) for a in every)
-    print(f"invalid markers removed by verification: {invented}")
-    hits = sum(gold_cited(a, d.gold) for d, a in inscope)
-    print(f"gold among citations (dev in-scope): {hits}/{len(inscope)} = {hits / len(inscope):.0%}")
-    print(f"dev out-of-scope refused: {sum(a.refused for _, a in outscope)}/{len(outscope)}")
-    print(f"dev in-scope refused: {sum(a.refused for _, a in inscope)}/{len(inscope)}")
-    print(f"written in-scope refused: {sum(a.refused for a in written_in)}/{len(written_in)}")
-    print(f"written off-topic refused: {sum(a.refused for a in written_off)}/{len(written_off)}")
-    ordered = sorted(latencies)
-    p95 = ordered[int(0.95 * (len(ordered) - 1))]
+    written = written_in + written_off
     print(
-        f"warm ask latency (dev, n={len(latencies)}): p50 {statistics.median(latencies):.1f} ms, "
-        f"p95 {p95:.1f} ms, max {max(latencies):.1f} ms"
+        f"written sets: in-scope refused {sum(a.refused for a in written_in)}/{len(written_in)}, "
+        f"off-topic refused {sum(a.refused for a in written_off)}/{len(written_off)}, "
+        f"validity {sum(valid(a) for a in written)}/{len(written)}"
     )
 
 

@@ -285,6 +285,8 @@ class Citation:
         score: the passage's retrieval score.
         pdf_page, pdf_pages: the PDF page(s) of the passage when ``page`` is a printed
             page number (see ``Chunk``).
+        reference: the quoted provision as a lawyer cites it (``금융실명법 시행령
+            제4조의2제1항제1호나목``), or the document and page of a guide passage.
     """
 
     n: int
@@ -298,11 +300,13 @@ class Citation:
     pages: tuple[int, ...] = ()
     pdf_page: int | None = None
     pdf_pages: tuple[int, ...] = ()
+    reference: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "n": self.n,
             "chunk_id": self.chunk_id,
+            "reference": self.reference,
             "source": self.source,
             "title": self.title,
             "page": self.page,
@@ -355,6 +359,8 @@ class Answer:
         evidence: the retrieval-strength features the refusal decision used.
         raw_text: the generator's output before verification, up to where it began to
             echo the prompt ("" when not generated).
+        lead: the citation the answer opens with (the deciding provision); None when
+            refused.
     """
 
     text: str
@@ -369,11 +375,13 @@ class Answer:
     refusal_reason: str | None = None
     evidence: Evidence | None = None
     raw_text: str = ""
+    lead: Citation | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.text,
+            "lead": self.lead.to_json() if self.lead is not None else None,
             "refused": self.refused,
             "refusal_reason": self.refusal_reason,
             "grounded": self.grounded,

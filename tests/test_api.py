@@ -22,7 +22,8 @@ QUESTION = "증거 인멸 우려가 있으면 거래정보 제공사실 통보�
 def test_extractive_answer_is_cited_and_verified() -> None:
     answer = Assistant(ListIndex(sample_hits())).ask(QUESTION)
     assert not answer.refused and answer.grounded
-    assert answer.citations[0].n == 2
+    # Passages are numbered in the answer's reading order: rank 2 (chunk c2) decides.
+    assert answer.citations[0].n == 1 and answer.citations[0].chunk_id == "c2"
     assert answer.citations[0].section.endswith("제4조의2(거래정보등의 제공사실의 통보)")
     for citation in answer.citations:
         assert citation.quote in answer.passages[citation.n - 1].text

@@ -67,13 +67,19 @@ def model_family(name: str, folder: Path) -> str:
     the e5 models are recognised by their published names (``multilingual-e5-small``,
     ``intfloat/e5-base-v2``).
     """
+    declared = _declared(folder)
+    if isinstance(declared.get("family"), str):
+        return str(declared["family"])
+    return "e5" if re.search(r"(?:^|[-_/])e5(?:[-_]|$)", name.lower()) else "sentence-transformers"
+
+
+def _declared(folder: Path) -> dict[str, Any]:
+    """The folder's ``fnrag_embedder.json`` (family, backend, training provenance), or {}."""
     try:
         declared = json.loads((folder / "fnrag_embedder.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        declared = {}
-    if isinstance(declared, dict) and isinstance(declared.get("family"), str):
-        return str(declared["family"])
-    return "e5" if re.search(r"(?:^|[-_/])e5(?:[-_]|$)", name.lower()) else "sentence-transformers"
+        return {}
+    return declared if isinstance(declared, dict) else {}
 
 
 def _prefixes(
@@ -151,11 +157,13 @@ def load_embedder(
         chosen = _resolve_backend(backend, DEFAULT_BACKEND)
     else:
         given = Path(spec).expanduser() if looks_like_path(spec) else None
-        chosen = _resolve_backend(backend, "torch")
         if given is not None and given.is_dir():
             folder, name = given, given.resolve().name
         else:
             folder, name = _cached_hub_folder(spec), spec
+        # A folder fnrag trained (training.retriever) declares the backend it was
+        # verified with; any other folder runs with torch unless asked otherwise.
+        chosen = _resolve_backend(backend, _declared(folder).get("backend") or "torch")
         spec_back = spec
 
     if chosen != "torch":

@@ -51,9 +51,13 @@ def _pooling_mode(folder: Path) -> str:
         cfg = json.loads((folder / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "mean"
-    if cfg.get("pooling_mode_cls_token"):
+    # sentence-transformers 6 writes one "pooling_mode" string; 5.x a flag per mode.
+    mode = cfg.get("pooling_mode")
+    if mode in ("cls", "mean"):
+        return str(mode)
+    if mode is None and cfg.get("pooling_mode_cls_token"):
         return "cls"
-    if cfg.get("pooling_mode_mean_tokens", True):
+    if mode is None and cfg.get("pooling_mode_mean_tokens", True):
         return "mean"
     raise InputError(
         f"{folder}: only mean or CLS pooling is supported by the ONNX backends; "
@@ -62,11 +66,20 @@ def _pooling_mode(folder: Path) -> str:
 
 
 def _max_length(folder: Path) -> int:
-    try:
-        cfg = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
-        return int(cfg.get("max_seq_length") or 512)
-    except (OSError, ValueError):
-        return 512
+    """The folder's truncation length, as sentence-transformers applies it with torch:
+    ``sentence_bert_config.json``'s ``max_seq_length`` (5.x), else the tokenizer's
+    ``model_max_length`` (where 6.x saves it), else 512."""
+    for name, key in (
+        ("sentence_bert_config.json", "max_seq_length"),
+        ("tokenizer_config.json", "model_max_length"),
+    ):
+        try:
+            value = json.loads((folder / name).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, int) and 0 < value <= 8192:
+            return value
+    return 512
 
 
 def _read_marker(out: Path, source_sha: str) -> dict[str, Any] | None:
@@ -192,6 +205,7 @@ class OnnxEmbedder(BaseEmbedder):
         query_prefix: str,
         passage_prefix: str,
         weights_sha256: str,
+        max_length: int | None = None,
     ) -> None:
         try:
             import onnxruntime as ort
@@ -202,7 +216,7 @@ class OnnxEmbedder(BaseEmbedder):
         self.pooling = str(meta.get("pooling", "mean"))
         self.tokenizer = Tokenizer.from_file(str(onnx_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(int(meta.get("max_length", 512)))
+        self.tokenizer.enable_truncation(max_length or int(meta.get("max_length", 512)))
         pad = self.tokenizer.token_to_id("<pad>")
         self.pad_id = 0 if pad is None else pad
         opts = ort.SessionOptions()
@@ -282,4 +296,7 @@ def load_onnx_embedder(
         query_prefix=query_prefix,
         passage_prefix=passage_prefix,
         weights_sha256=weights_sha256,
+        # Read from the folder each time, so an export cached before the folder's
+        # config was understood still truncates where torch does.
+        max_length=_max_length(folder),
     )

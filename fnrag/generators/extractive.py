@@ -26,6 +26,7 @@ from fnrag.types import Hit, QueryPlan, Retrieval
 _AMENDMENT = re.compile(r"\s*<(?:개정|신설|전문개정|본조신설|제목개정|단서신설|종전)[^<>]*>")
 _ESCAPE = re.compile(r"\\([.\-*#()\[\]])")
 _MIN_CHARS = 12
+_QUESTION_LINE = re.compile(r"(?:Q|질문|문)\s*[:.：]")
 # A paragraph: lines up to the next blank line.
 _BLOCK = re.compile(r"[^\n]+(?:\n(?![ \t]*\n)[^\n]*)*")
 
@@ -50,6 +51,9 @@ class ExtractiveGenerator:
         heading_credit: weight of question words found only in the passage's section
             heading (article titles name the topic their sentences don't repeat).
         distinct_passages: at most one sentence per passage.
+        compose: answer through the provision composer (``fnrag.generators.composer``):
+            the deciding 항/호/목 quoted whole under its reference; this selector then
+            only decides whether to answer. False: the selected sentences themselves.
     """
 
     name = "extractive"
@@ -63,6 +67,7 @@ class ExtractiveGenerator:
         rank_decay: float = 0.1,
         heading_credit: float = 1.0,
         distinct_passages: bool = True,
+        compose: bool = True,
     ) -> None:
         self.max_sentences = max_sentences
         self.max_chars = max_chars
@@ -71,6 +76,7 @@ class ExtractiveGenerator:
         self.rank_decay = rank_decay
         self.heading_credit = heading_credit
         self.distinct_passages = distinct_passages
+        self.compose = compose
 
     def generate(
         self,
@@ -82,10 +88,26 @@ class ExtractiveGenerator:
     ) -> Generation:
         """``retrieval``, when given, supplies the question's analysis (no second one)."""
         started = time.perf_counter()
-        chosen = self.select(question, passages, retrieval.plan if retrieval else None)
-        answer = " ".join(f"{c.text} [{c.n}]" for c in chosen)
+        plan = retrieval.plan if retrieval else None
+        if self.compose:
+            from fnrag.generators.composer import ComposerGenerator
+
+            answer = ComposerGenerator(gate=self).compose(question, passages, plan)
+        else:
+            chosen = self.select(question, passages, plan)
+            answer = " ".join(f"{c.text} [{c.n}]" for c in chosen)
         text = answer or REFUSAL_SENTENCE
         return Generation(text=text, seconds=time.perf_counter() - started)
+
+    def passage_order(self, retrieval: Retrieval) -> tuple[Hit, ...]:
+        """The passages numbered in the composed answer's reading order (its cited
+        passages first, as cited); unchanged when not composing."""
+        if not self.compose:
+            return retrieval.hits
+        from fnrag.generators.composer import ComposerGenerator
+
+        composer = ComposerGenerator(gate=self)
+        return composer.passage_order(retrieval.question, retrieval.hits, retrieval.plan)
 
     def select(
         self, question: str, passages: Sequence[Hit], plan: QueryPlan | None = None
@@ -111,7 +133,9 @@ class ExtractiveGenerator:
             # Expansions such as a law's full name sit in every heading of that law:
             # heading credit goes to the question's own words only.
             in_heading = {t for t in own if t in heading}
-            rank_weight = 1.0 / (1.0 + self.rank_decay * (n - 1))
+            # The retrieval rank, not the position (``passage_order`` may renumber).
+            rank = hit.rank if hit.rank and hit.rank > 0 else n
+            rank_weight = 1.0 / (1.0 + self.rank_decay * (rank - 1))
             for position, sentence in enumerate(_sentences(hit.text)):
                 # Substring tests on whitespace-free text: robust to Kiwi splitting a
                 # compound differently in the question and the passage.
@@ -179,6 +203,10 @@ def _sentences(text: str) -> tuple[str, ...]:
         sentence = strip_markers(_ESCAPE.sub(r"\1", sanitize_passage(sentence)))
         sentence = LEADING_MARKUP.sub("", sentence.replace("**", "")).strip()
         sentence = " ".join(sentence.split())
+        # A question (a case box's "Q: …?", every sentence of it) asks; it never answers.
+        line = raw[raw.rfind("\n", 0, start) + 1 : end].lstrip()
+        if sentence.endswith(("?", "？")) or _QUESTION_LINE.match(line):
+            continue
         if len(sentence) >= _MIN_CHARS and not ARTICLE_HEADING.match(sentence):
             out.append(sentence)
     return tuple(out)

@@ -8,6 +8,7 @@ document changed therefore costs little more than that document.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -266,6 +267,9 @@ def build_index(
             files,
             dense_kind,
         )
+        provenance = _embedder_provenance(embedder)
+        if provenance:
+            manifest["embedder_provenance"] = provenance
         store.commit(index_dir, manifest, sign_key=key)
         seconds["write"] = time.perf_counter() - stage
     seconds["total"] = time.perf_counter() - started
@@ -340,6 +344,18 @@ def _token_lists(
             yield previous.terms(chunk.chunk_id) if chunk.chunk_id in previous else next(fresh)
         bar.update(len(batch))
     bar.close()
+
+
+def _embedder_provenance(spec: str | None) -> dict[str, Any]:
+    """Base model and training-data hash of a folder that training.retriever wrote."""
+    if not spec or not Path(spec).is_dir():
+        return {}
+    try:
+        declared = json.loads((Path(spec) / "fnrag_embedder.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    keys = ("base_model", "base_weights_sha256", "training_data_sha256", "trained_pairs")
+    return {k: declared[k] for k in keys if isinstance(declared, dict) and k in declared}
 
 
 def _manifest(

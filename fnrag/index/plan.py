@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +25,12 @@ from fnrag.types import QueryPlan
 FOCUS_TITLE_TERMS = ("금융실명",)
 
 
-def plan_query(question: str, expansion_weight: float = 0.5) -> QueryPlan:
-    """Analyse ``question`` once: tokens, weighted terms with expansions, the dense text."""
-    extra = expansions(question)
+def plan_query(question: str, expansion_weight: float = 0.5, vocabulary: Any = None) -> QueryPlan:
+    """Analyse ``question`` once: tokens, weighted terms with expansions, the dense text.
+
+    ``vocabulary``: a YAML file or ``Vocabulary`` (default: ``$FNRAG_VOCABULARY``, else
+    the built-in table; see ``fnrag.korean.vocabulary``)."""
+    extra = expansions(question, vocabulary)
     own, expanded = tokenize_many([question, " ".join(extra)])
     terms: dict[str, float] = {term: float(count) for term, count in Counter(own).items()}
     for term in expanded:

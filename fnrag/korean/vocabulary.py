@@ -6,11 +6,20 @@ such gaps reliably, so the lexical query is expanded with the legal term, at a
 lower weight than the user's own words. The table is domain knowledge about
 금융실명제 and AML vocabulary (common abbreviations included), written from the
 statutes' definitions, not from any evaluation question.
+
+A bank adds its own words without editing code: a YAML file (``terms:`` mapping a
+practitioner word to the legal phrasing; ``builtin: false`` drops this table) passed as
+``vocabulary=`` or named by ``$FNRAG_VOCABULARY``. A plain mapping is read as ``terms``.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from fnrag.errors import InputError
 
 # Each key is matched as a substring of the question (Korean words inflect, so
 # substrings of stems work better than tokens); values are legal phrasing.
@@ -94,15 +103,94 @@ PRACTITIONER_TERMS: dict[str, str] = {
     "실제 주인": "실제 소유자",
 }
 
-_KEYS = sorted(PRACTITIONER_TERMS, key=len, reverse=True)
-_PATTERN = re.compile("|".join(re.escape(key) for key in _KEYS))
+VOCABULARY_ENV = "FNRAG_VOCABULARY"
 
 
-def expansions(question: str) -> list[str]:
+class Vocabulary:
+    """A term table compiled once into one longest-match-first pattern."""
+
+    def __init__(self, terms: Mapping[str, str]) -> None:
+        self.terms = dict(terms)
+        keys = sorted(self.terms, key=len, reverse=True)
+        self.pattern = re.compile("|".join(re.escape(key) for key in keys)) if keys else None
+
+    def expansions(self, question: str) -> list[str]:
+        found: list[str] = []
+        if self.pattern is None:
+            return found
+        for match in self.pattern.finditer(question):
+            phrase = self.terms[match.group(0)]
+            if phrase not in found:
+                found.append(phrase)
+        return found
+
+
+BUILTIN = Vocabulary(PRACTITIONER_TERMS)
+# Keyed by (path, size, mtime): an edited file is read again, an unchanged one never.
+_LOADED: dict[tuple[str, int, int], Vocabulary] = {}
+
+
+def load_vocabulary(path: str | os.PathLike[str]) -> Vocabulary:
+    """The built-in table extended (or, with ``builtin: false``, replaced) by a YAML file."""
+    file = Path(path).expanduser()
+    try:
+        st = file.stat()
+    except OSError:
+        raise InputError(
+            f"vocabulary file {file} does not exist; pass a YAML file of terms "
+            f"(--vocabulary or ${VOCABULARY_ENV})"
+        ) from None
+    key = (str(file.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED[key] = Vocabulary(_read_terms(file))
+    return _LOADED[key]
+
+
+def _read_terms(file: Path) -> dict[str, str]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise InputError(
+            f"vocabulary file {file} is not readable UTF-8 YAML ({error}); fix the file"
+        ) from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise InputError(f"vocabulary file {file}: expected a mapping with 'terms'")
+    if "terms" in data or "builtin" in data:
+        unknown = set(data) - {"terms", "builtin"}
+        if unknown:
+            raise InputError(
+                f"vocabulary file {file}: unknown keys {sorted(unknown)}; use terms and builtin"
+            )
+        builtin, terms = data.get("builtin", True), data.get("terms") or {}
+    else:
+        builtin, terms = True, data
+    if not isinstance(builtin, bool) or not isinstance(terms, dict):
+        raise InputError(
+            f"vocabulary file {file}: 'builtin' must be true/false and 'terms' a mapping"
+        )
+    merged = dict(PRACTITIONER_TERMS) if builtin else {}
+    for word, phrase in terms.items():
+        if not isinstance(word, str) or not isinstance(phrase, str) or not word.strip():
+            raise InputError(
+                f"vocabulary file {file}: term {word!r} must map a word to a phrase (both text)"
+            )
+        merged[word.strip()] = phrase.strip()
+    return merged
+
+
+def active_vocabulary(vocabulary: str | os.PathLike[str] | Vocabulary | None = None) -> Vocabulary:
+    """``vocabulary`` (a file or a table), else ``$FNRAG_VOCABULARY``'s file, else the built-in."""
+    if isinstance(vocabulary, Vocabulary):
+        return vocabulary
+    chosen = vocabulary if vocabulary is not None else os.environ.get(VOCABULARY_ENV, "")
+    return load_vocabulary(chosen) if str(chosen).strip() else BUILTIN
+
+
+def expansions(
+    question: str, vocabulary: str | os.PathLike[str] | Vocabulary | None = None
+) -> list[str]:
     """Legal phrasings for the practitioner terms found in ``question`` (no repeats)."""
-    found: list[str] = []
-    for match in _PATTERN.finditer(question):
-        phrase = PRACTITIONER_TERMS[match.group(0)]
-        if phrase not in found:
-            found.append(phrase)
-    return found
+    return active_vocabulary(vocabulary).expansions(question)

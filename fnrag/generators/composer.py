@@ -1,0 +1,400 @@
+"""Compose an extractive answer that leads with the provision deciding the question.
+
+Every provision unit of the shown passages (``fnrag.generators.units``) is scored
+by the question's evidence: the share of the question's own terms it contains
+(plan expansions count at their lower weight), terms found only in its context
+(article title, the lead-in that introduces it) at ``context_credit``, the
+passage's fused score relative to the best and its rank, and structure: 부칙 (transitional and amendment clauses)
+weigh little unless the question asks about 시행일/경과조치/부칙/개정, and a
+penalty question prefers the 벌칙/과태료 articles.
+
+The answer opens with the best unit quoted verbatim under its full reference; a
+호 or 목 is always shown after its lead-in, and a "다음 각 호" lead-in is completed
+by the 호 that match. At most ``max_support`` further units follow, each only when
+its score clears ``margin`` × the best. For number and yes/no questions a short
+first line quotes the deciding words (``fnrag.generators.quoting``). Quotes are exact
+spans of the passages (the citation verifier re-checks them). Whether to answer at all is
+the calibrated sentence selector's decision (``ExtractiveGenerator.select``), over the
+passages that are not 부칙 unless the question asks about them: nothing it selects →
+refusal, except that a penalty question is answered from a 벌칙/과태료 article retrieved
+at rank ≤ ``penalty_ranks`` (its everyday words rarely match the article's). ``passage_order`` renumbers the passages so that the markers read [1], [2], ….
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fnrag.answering.citations import cited_numbers, verify_citations
+from fnrag.generators.base import Generation
+from fnrag.generators.quoting import first_line as opening_line
+from fnrag.generators.quoting import quoted, shorten
+from fnrag.generators.units import (
+    Unit,
+    ancestors,
+    child_on_path,
+    item_mark,
+    page_reference,
+    passage_units,
+    reference,
+)
+from fnrag.index.cues import (
+    PENALTY_CUES,
+    asks_addenda,
+    asks_penalty,
+    is_addenda,
+    is_penalty_section,
+)
+from fnrag.prompts import REFUSAL_SENTENCE
+from fnrag.types import Hit, QueryPlan, Retrieval
+
+if TYPE_CHECKING:
+    from fnrag.generators.extractive import ExtractiveGenerator
+
+
+@dataclass(frozen=True)
+class Scored:
+    score: float
+    n: int  # passage number (1-based)
+    index: int  # unit index in that passage
+    rank: int = 0  # the passage's retrieval rank
+
+
+@dataclass(frozen=True)
+class Block:
+    """One answer line: a reference, its quoted pieces, the passage it cites."""
+
+    n: int
+    reference: str
+    parts: tuple[str, ...]  # quoted pieces and bare connectors ("…", "제1호")
+    chars: int
+    own: tuple[str, ...] = ()  # the parts that quote the deciding unit (and its 호)
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+def _weight(token: str) -> float:
+    # One-syllable tokens (법, 등) match inside unrelated words; count them half.
+    return 1.0 if len(token) > 1 else 0.5
+
+
+class ComposerGenerator:
+    """The extractive answer composer (see the module docstring).
+
+    Args:
+        min_score: units below this evidence share are not used (the sentence answer is).
+        gate: the sentence selector whose bar decides refusal (default: the
+            calibrated ``ExtractiveGenerator``); nothing it selects → refusal.
+        margin: supporting units must score at least this share of the best.
+        max_support: at most this many supporting units.
+        rank_decay: how fast lower-ranked passages are discounted.
+        context_credit: weight of question terms found only in a unit's context.
+        addenda_weight: factor for 부칙 units when the question does not ask about them.
+        penalty_weight: factor for 벌칙/과태료 units on penalty questions.
+        quote_chars: a quoted unit longer than this keeps its best sentences, with "…".
+        lead_in_chars: a lead-in shown only to introduce a 호 is shortened beyond this.
+        first_line: add the short first line for number and yes/no questions.
+        rank_power: exponent of the passage's fused score relative to the best (a prior:
+            the retriever's confidence), applied on top of ``rank_decay``.
+        title_credit: weight of question terms found only in the law's name (none for
+            words every shown passage's title holds).
+        distinct_support: supporting units from passages not yet cited come first.
+        max_items: a "다음 각 호" lead-in is completed by at most this many 호 (목).
+        penalty_ranks: a penalty question whose words the selector cannot match is still
+            answered from a 벌칙/과태료 article retrieved at this rank or better.
+    """
+
+    name = "extractive"
+
+    def __init__(
+        self,
+        min_score: float = 0.05,
+        gate: ExtractiveGenerator | None = None,
+        margin: float = 0.8,
+        max_support: int = 2,
+        rank_decay: float = 0.1,
+        context_credit: float = 1.0,
+        addenda_weight: float = 0.3,
+        penalty_weight: float = 1.3,
+        quote_chars: int = 240,
+        lead_in_chars: int = 140,
+        first_line: bool = True,
+        rank_power: float = 1.0,
+        title_credit: float = 1.0,
+        distinct_support: bool = True,
+        max_items: int = 2,
+        penalty_ranks: int = 2,
+    ) -> None:
+        self.min_score = min_score
+        if gate is None:
+            from fnrag.generators.extractive import ExtractiveGenerator
+
+            gate = ExtractiveGenerator(compose=False)
+        self._gate = gate
+        self.margin = margin
+        self.max_support = max_support
+        self.rank_decay = rank_decay
+        self.context_credit = context_credit
+        self.addenda_weight = addenda_weight
+        self.penalty_weight = penalty_weight
+        self.quote_chars = quote_chars
+        self.lead_in_chars = lead_in_chars
+        self.first_line = first_line
+        self.rank_power = rank_power
+        self.title_credit = title_credit
+        self.distinct_support = distinct_support
+        self.max_items = max_items
+        self.penalty_ranks = penalty_ranks
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        question: str,
+        passages: Sequence[Hit],
+        retrieval: Retrieval | None = None,
+    ) -> Generation:
+        started = time.perf_counter()
+        text = self.compose(question, passages, retrieval.plan if retrieval else None)
+        return Generation(text=text or REFUSAL_SENTENCE, seconds=time.perf_counter() - started)
+
+    # -- scoring ------------------------------------------------------------------
+
+    def score_units(
+        self, question: str, passages: Sequence[Hit], plan: QueryPlan | None = None
+    ) -> list[Scored]:
+        """Every unit with evidence, best first."""
+        if plan is None:
+            from fnrag.index.plan import plan_query
+
+            plan = plan_query(question)
+        wanted = {t.lower(): _weight(t) * w for t, w in plan.terms.items()}
+        own = {t.lower() for t, w in plan.terms.items() if w >= 1.0}
+        total = sum(_weight(t) for t in own)
+        if not total:
+            return []
+        addenda_ok = asks_addenda(question)
+        penalty = asks_penalty(question)
+        penalty_terms = {t for t in own if any(cue in t for cue in PENALTY_CUES)}
+        scored: list[Scored] = []
+        top = max((h.score for h in passages), default=0.0)
+        # A law-name word every shown passage's title holds tells them apart no more
+        # than it tells their units apart: no credit then.
+        titles = [_squeeze(h.section.partition(" > ")[0]) for h in passages]
+        shared = {t for t in own if titles and all(t in title for title in titles)}
+        for n, hit in enumerate(passages, start=1):
+            pu = passage_units(hit.text, hit.section, hit.source)
+            title_part, _, provision_part = hit.section.partition(" > ")
+            title, provision = _squeeze(title_part), _squeeze(provision_part)
+            # The retrieval rank, not the position: the answer's passages may be shown
+            # in reading order (``passage_order``) and must score the same there.
+            rank = _rank(hit, n)
+            factor = 1.0 / (1.0 + self.rank_decay * (rank - 1))
+            if self.rank_power and top > 0 and hit.score > 0:
+                factor *= (hit.score / top) ** self.rank_power
+            if is_addenda(hit.section) and not addenda_ok:
+                factor *= self.addenda_weight
+            sanction: set[str] = set()
+            if penalty and is_penalty_section(hit.section):
+                factor *= self.penalty_weight
+                # "처벌받나요" is what a 벌칙 article is about, in other words.
+                sanction = penalty_terms
+            for i, unit in enumerate(pu.units):
+                if not unit.text:
+                    continue
+                squeezed = _squeeze(unit.text)
+                found = {t for t in wanted if t in squeezed} | sanction
+                if not found:
+                    continue
+                lead = "".join(_squeeze(u.text) for u in ancestors(pu.units, i))
+                in_context = {t for t in own if t in lead or t in provision} - found
+                in_title = {t for t in own if t in title} - found - in_context - shared
+                matched = sum(wanted[t] for t in found)
+                matched += self.context_credit * sum(wanted[t] for t in in_context)
+                matched += self.title_credit * sum(wanted[t] for t in in_title)
+                scored.append(Scored(matched / total * factor, n, i, rank))
+        scored.sort(key=lambda s: (-s.score, s.rank, s.index))
+        return scored
+
+    def passage_order(
+        self, question: str, passages: Sequence[Hit], plan: QueryPlan | None = None
+    ) -> tuple[Hit, ...]:
+        """The passages renumbered for reading order: those the answer cites, in the
+        order it cites them, then the rest by rank. Composing over them gives the same
+        answer with markers [1], [2], … as they are read."""
+        cited = list(dict.fromkeys(cited_numbers(self.compose(question, passages, plan))))
+        rest = [n for n in range(1, len(passages) + 1) if n not in cited]
+        return tuple(passages[n - 1] for n in cited + rest)
+
+    # -- composing ----------------------------------------------------------------
+
+    def compose(self, question: str, passages: Sequence[Hit], plan: QueryPlan | None = None) -> str:
+        """The answer text ("" when nothing clears the bar)."""
+        if plan is None:
+            from fnrag.index.plan import plan_query
+
+            plan = plan_query(question)
+        # The refusal bar is the sentence selector's, calibrated with the weak-evidence
+        # policy on every question set: composing changes what is said, not whether.
+        # 부칙 never carry an answer to a question that does not ask about them: a
+        # question whose words only a 부칙 shares is outside the corpus.
+        addenda_ok = asks_addenda(question)
+        numbers = [
+            n
+            for n, hit in enumerate(passages, start=1)
+            if addenda_ok or not is_addenda(hit.section)
+        ]
+        fallback = self._gate.select(question, [passages[n - 1] for n in numbers], plan)
+        sentences = " ".join(f"{c.text} [{numbers[c.n - 1]}]" for c in fallback)
+        if not fallback:
+            # A penalty question in everyday words ("몰래 알려주면 처벌받나요?") shares
+            # few words with the 벌칙 article that answers it; retrieval ranking one
+            # near the top is the evidence then.
+            numbers = [
+                n
+                for n, hit in enumerate(passages, start=1)
+                if asks_penalty(question)
+                and is_penalty_section(hit.section)
+                and _rank(hit, n) <= self.penalty_ranks
+            ]
+            if not numbers:
+                return ""
+        scored = [s for s in self.score_units(question, passages, plan) if s.n in numbers]
+        if not scored or scored[0].score < self.min_score:
+            return sentences
+        terms = {t.lower() for t in plan.terms}
+        best = scored[0]
+        shown: set[tuple[int, int]] = set()
+        blocks = [self._block(best, passages, terms, shown, deciding=True)]
+        eligible = [c for c in scored[1:] if c.score >= self.margin * best.score]
+        if self.distinct_support:
+            # Support from a passage not yet cited first: an answer resting on two
+            # provisions is likelier to hold the one that really decides.
+            eligible.sort(key=lambda c: (c.n == best.n, -c.score, c.rank, c.index))
+        for candidate in eligible:
+            if len(blocks) > self.max_support:
+                break
+            if (candidate.n, candidate.index) in shown or _lead_in_shown(
+                passages[candidate.n - 1], candidate, shown
+            ):
+                continue
+            hit = passages[candidate.n - 1]
+            if is_addenda(hit.section) and not addenda_ok:
+                continue
+            # A guide or plain-text passage gives one sentence: its other lines are
+            # not tied to that one by structure (and may be written to look like it).
+            if not passage_units(hit.text, hit.section, hit.source).statute and any(
+                b.n == candidate.n for b in blocks
+            ):
+                continue
+            block = self._block(candidate, passages, terms, shown, deciding=False)
+            if block is not None and not any(_same(block, b) for b in blocks):
+                blocks.append(block)
+        lines = [_render(b) for b in blocks if b is not None]
+        if self.first_line:
+            head = opening_line(question, blocks[0].own, blocks[0].n, terms, blocks[0].parts)
+            if head:
+                lines.insert(0, head)
+        text = "\n".join(lines)
+        # The verifier's rules are the contract: should a passage's own quotation marks
+        # pair up across two quotes, answer with the plain sentences instead.
+        return sentences if verify_citations(text, passages).invalid else text
+
+    def _block(
+        self,
+        scored: Scored,
+        passages: Sequence[Hit],
+        terms: set[str],
+        shown: set[tuple[int, int]],
+        *,
+        deciding: bool,
+    ) -> Block:
+        hit = passages[scored.n - 1]
+        pu = passage_units(hit.text, hit.section, hit.source)
+        units = pu.units
+        unit = units[scored.index]
+        shown.add((scored.n, scored.index))
+        limit = self.quote_chars if deciding else self.quote_chars // 2
+        if not pu.statute:
+            parts = (quoted(unit.text, hit.text),)
+            ref = page_reference(hit.title, hit.page)
+            return Block(scored.n, ref, parts, len(unit.text), parts)
+        parts: list[str] = []
+        for ancestor in ancestors(units, scored.index):
+            # A 호 or 목 never stands alone: its lead-in comes first, shortened.
+            index = units.index(ancestor)
+            shown.add((scored.n, index))
+            parts.extend(shorten(ancestor.pieces, self.lead_in_chars, terms, hit.text))
+            parts.append(item_mark(unit=ancestor, child=child_on_path(units, index, scored.index)))
+        start = len(parts)
+        parts.extend(shorten(unit.pieces, limit, terms, hit.text))
+        if unit.lead_in:
+            self._complete(
+                units, scored.index, terms, limit // 2 or 60, hit, parts, shown, scored.n
+            )
+        ref = reference(units, scored.index, hit.title, hit.section)
+        chars = sum(len(p) for p in parts)
+        return Block(scored.n, ref, tuple(parts), chars, tuple(parts[start:]))
+
+    def _complete(
+        self,
+        units: Sequence[Unit],
+        index: int,
+        terms: set[str],
+        limit: int,
+        hit: Hit,
+        parts: list[str],
+        shown: set[tuple[int, int]],
+        n: int,
+    ) -> None:
+        """Complete a "다음 각 호" lead-in with the (at most two) 호 that hold most
+        question terms, in their order; a 호 that is itself a lead-in gets its 목 the
+        same way. Left-out 호 are marked "…"."""
+        strong = {t for t in terms if len(t) > 1}
+
+        def hits(i: int) -> int:
+            text = _squeeze(units[i].text) + "".join(
+                _squeeze(units[c].text) for c in units[i].children
+            )
+            return sum(t in text for t in strong)
+
+        children = [c for c in units[index].children if units[c].text]
+        ranked = sorted((c for c in children if hits(c)), key=lambda c: (-hits(c), c))
+        matching = sorted(ranked[: self.max_items])
+        for c in matching:
+            shown.add((n, c))
+            parts.append(item_mark(units[c]))
+            parts.extend(shorten(units[c].pieces, limit, terms, hit.text))
+            if units[c].lead_in:
+                self._complete(units, c, terms, limit, hit, parts, shown, n)
+        if len(matching) < len(units[index].children):
+            parts.append("…")
+
+
+def _rank(hit: Hit, n: int) -> int:
+    return hit.rank if hit.rank and hit.rank > 0 else n
+
+
+def _lead_in_shown(hit: Hit, scored: Scored, shown: set[tuple[int, int]]) -> bool:
+    """True when a lead-in above the unit is already in the answer (its 호 would
+    repeat the lead-in; the matching 호 were chosen with it)."""
+    units = passage_units(hit.text, hit.section, hit.source).units
+    at = units[scored.index].parent
+    while at is not None:
+        if (scored.n, at) in shown:
+            return True
+        at = units[at].parent
+    return False
+
+
+def _render(block: Block) -> str:
+    body = " ".join(block.parts)
+    return f"{block.reference}: {body} [{block.n}]"
+
+
+def _same(a: Block, b: Block) -> bool:
+    return a.n == b.n and a.parts == b.parts
