@@ -14,46 +14,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fnrag.text import MARKER_RE, split_sentences, strip_markers
+from fnrag.text import (
+    MARKER_RE,
+    is_markup,
+    split_sentences,
+    strip_markers,
+    trim_markup,
+)
 from fnrag.text import WHITESPACE as _WS
 from fnrag.types import Citation, Hit, InvalidCitation
 
 # Markup is layout, not wording: a heading line, a table row, or a sentence that is
 # only bold markers, bullets and numbering never becomes a quote (or an answer).
-_HEADING_LINE = re.compile(r"^\s*#{1,6}(?:\s|$)")
-_TABLE_ROW = re.compile(r"^\s*\||\|\s*$|\|[^|\n]*\|")
-_TAGS = re.compile(r"<[^<>\n]*>")
-# A bare article heading, its title holding at most one level of parentheses:
-# 제4조의3 (거래정보등의 제공내용의 기록ㆍ관리), 제4조의3 ((…)) in the 2016 text.
-ARTICLE_HEADING = re.compile(r"^제\s*\d+\s*조(?:의\s*\d+)?\s*\((?:[^()]|\([^()]*\))*\)$")
-# Bullets, blockquotes and heading marks that may open a content line; "o" and "-"
-# glued to Hangul are the inspection manual's checklist bullets ("o금융실명…", "-예금…").
-LEADING_MARKUP = re.compile(
-    r"^(?:\s+|#{1,6}(?=\s|$)|>|[-*+•·∙□■○●◦▪▫※ㅇ](?=\s|[가-힣(「])|o(?=\s*[가-힣]))+"
-)
-_WORD = re.compile(r"[가-힣A-Za-z]")
-
-
-def is_markup(sentence: str) -> bool:
-    """True for text that must never be quoted: a Markdown heading, a table row, a
-    bare article heading, or bold markers/bullets/numbering with no words."""
-    if _HEADING_LINE.match(sentence) or _TABLE_ROW.search(sentence):
-        return True
-    bare = _WS.sub(" ", _TAGS.sub("", strip_markers(sentence))).strip()
-    bare = bare.replace("**", "").replace("__", "").replace("\\", "").strip()
-    if ARTICLE_HEADING.match(bare):
-        return True
-    return len(_WORD.findall(LEADING_MARKUP.sub("", bare))) < 2
-
-
-def trim_markup(text: str, start: int, end: int) -> tuple[int, int]:
-    """``(start, end)`` without the bullets or heading marks that open it."""
-    lead = LEADING_MARKUP.match(text[start:end])
-    if lead is not None and start + lead.end() < end:
-        start += lead.end()
-    return start, end
-
-
 _QUOTE_RES = (
     re.compile(r"“([^”\n]+)”"),
     re.compile(r'"([^"\n]+)"'),
@@ -198,9 +170,7 @@ def verify_citations(answer: str, passages: Sequence[Hit]) -> CitationCheck:
                 chosen[n] = best_quote(sentence, text)
         for m in inside:
             removals.append((m, tuple(n for n in m.numbers if n not in bad)))
-    citations = tuple(
-        _citation(n, passages[n - 1], quote, said[n]) for n, quote in chosen.items()
-    )
+    citations = tuple(_citation(n, passages[n - 1], quote, said[n]) for n, quote in chosen.items())
     return CitationCheck(_rewrite(answer, removals), citations, tuple(invalid))
 
 

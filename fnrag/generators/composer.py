@@ -14,7 +14,7 @@ by the 호 that match. At most ``max_support`` further units follow, each only w
 its score clears ``margin`` × the best. For number and yes/no questions a short
 first line quotes the deciding words (``fnrag.generators.quoting``). Quotes are exact
 spans of the passages (the citation verifier re-checks them). Whether to answer at all is
-the calibrated sentence selector's decision (``ExtractiveGenerator.select``), over the
+the calibrated sentence selector's decision (``SentenceSelector.select``), over the
 passages that are not 부칙 unless the question asks about them: nothing it selects →
 refusal, except that a penalty question is answered from a 벌칙/과태료 article retrieved
 at rank ≤ ``penalty_ranks`` (its everyday words rarely match the article's). ``passage_order`` renumbers the passages so that the markers read [1], [2], ….
@@ -25,12 +25,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fnrag.answering.citations import cited_numbers, verify_citations
 from fnrag.generators.base import Generation
 from fnrag.generators.quoting import first_line as opening_line
 from fnrag.generators.quoting import quoted, shorten
+from fnrag.generators.sentences import SentenceSelector
 from fnrag.generators.units import (
     Unit,
     ancestors,
@@ -49,9 +49,6 @@ from fnrag.index.cues import (
 )
 from fnrag.prompts import REFUSAL_SENTENCE
 from fnrag.types import Hit, QueryPlan, Retrieval
-
-if TYPE_CHECKING:
-    from fnrag.generators.extractive import ExtractiveGenerator
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ class ComposerGenerator:
     Args:
         min_score: units below this evidence share are not used (the sentence answer is).
         gate: the sentence selector whose bar decides refusal (default: the
-            calibrated ``ExtractiveGenerator``); nothing it selects → refusal.
+            calibrated ``SentenceSelector``); nothing it selects → refusal.
         margin: supporting units must score at least this share of the best.
         max_support: at most this many supporting units.
         rank_decay: how fast lower-ranked passages are discounted.
@@ -113,7 +110,7 @@ class ComposerGenerator:
     def __init__(
         self,
         min_score: float = 0.05,
-        gate: ExtractiveGenerator | None = None,
+        gate: SentenceSelector | None = None,
         margin: float = 0.8,
         max_support: int = 2,
         rank_decay: float = 0.1,
@@ -130,11 +127,7 @@ class ComposerGenerator:
         penalty_ranks: int = 2,
     ) -> None:
         self.min_score = min_score
-        if gate is None:
-            from fnrag.generators.extractive import ExtractiveGenerator
-
-            gate = ExtractiveGenerator(compose=False)
-        self._gate = gate
+        self._gate = gate or SentenceSelector()
         self.margin = margin
         self.max_support = max_support
         self.rank_decay = rank_decay
@@ -320,9 +313,9 @@ class ComposerGenerator:
         shown.add((scored.n, scored.index))
         limit = self.quote_chars if deciding else self.quote_chars // 2
         if not pu.statute:
-            parts = (quoted(unit.text, hit.text),)
+            whole = (quoted(unit.text, hit.text),)
             ref = page_reference(hit.title, hit.page)
-            return Block(scored.n, ref, parts, len(unit.text), parts)
+            return Block(scored.n, ref, whole, len(unit.text), whole)
         parts: list[str] = []
         for ancestor in ancestors(units, scored.index):
             # A 호 or 목 never stands alone: its lead-in comes first, shortened.

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from fnrag.generators.sentences import candidate_sentences
 from fnrag.index.fusion import section_article
 from fnrag.safety import looks_like_injection, sanitize_passage
 
@@ -106,9 +107,7 @@ def passage_units(text: str, section: str, source: str) -> PassageUnits:
 
 
 def _guide_units(text: str) -> tuple[Unit, ...]:
-    from fnrag.generators.extractive import _sentences
-
-    return tuple(Unit("sentence", "", s, ()) for s in _sentences(text))
+    return tuple(Unit("sentence", "", s, ()) for s in candidate_sentences(text))
 
 
 def _statute_units(text: str, section: str) -> tuple[Unit, ...]:

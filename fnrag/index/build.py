@@ -252,7 +252,7 @@ def build_index(
 
         stage = time.perf_counter()
         shown.stage(f"writing the index into {index_dir}")
-        files, dense_kind = store.write_data_files(
+        data_files, dense_kind = store.write_data_files(
             index_dir, build_id, chunks, vectors, bm25, exact_search_limit
         )
         manifest = _manifest(
@@ -264,7 +264,7 @@ def build_index(
             embedder,
             sources_meta,
             cut,
-            files,
+            data_files,
             dense_kind,
         )
         provenance = _embedder_provenance(embedder)
