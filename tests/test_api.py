@@ -72,7 +72,9 @@ def test_pii_is_masked_before_retrieval_generation_and_logs(
 
 
 def test_invalid_markers_are_removed_and_reported() -> None:
-    generator = ScriptedGenerator("통보를 유예할 수 있습니다 [2][7]. “존재하지 않는 조문”입니다 [1].")
+    generator = ScriptedGenerator(
+        "통보를 유예할 수 있습니다 [2][7]. “존재하지 않는 조문”입니다 [1]."
+    )
     answer = Assistant(ListIndex(sample_hits()), generator).ask(QUESTION)
     assert answer.grounded and not answer.refused
     assert "[7]" not in answer.text and "[2]" in answer.text
@@ -87,16 +89,18 @@ def test_ungrounded_answer_is_refused_by_default(text: str) -> None:
     answer = Assistant(ListIndex(sample_hits()), ScriptedGenerator(text)).ask(QUESTION)
     assert answer.refused and answer.text == REFUSAL_SENTENCE
     assert answer.refusal_reason == "ungrounded" and not answer.grounded
-    kept = Assistant(ListIndex(sample_hits()), ScriptedGenerator(text), refuse_ungrounded=False).ask(
-        QUESTION
-    )
+    kept = Assistant(
+        ListIndex(sample_hits()), ScriptedGenerator(text), refuse_ungrounded=False
+    ).ask(QUESTION)
     assert (
         not kept.refused and not kept.grounded and kept.text.startswith("통보를 유예할 수 있습니다")
     )
 
 
 def test_generator_declining_is_a_refusal() -> None:
-    answer = Assistant(ListIndex(sample_hits()), ScriptedGenerator(f"{REFUSAL_SENTENCE} [1]")).ask(QUESTION)
+    answer = Assistant(ListIndex(sample_hits()), ScriptedGenerator(f"{REFUSAL_SENTENCE} [1]")).ask(
+        QUESTION
+    )
     assert answer.refused and answer.refusal_reason == "declined" and answer.citations == ()
 
 

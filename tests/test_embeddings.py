@@ -251,8 +251,11 @@ def test_two_processes_converting_at_once_both_succeed(tmp_path: Path) -> None:
         ({"name": "my-e5-lookalike", "query_prefix": ""}, "sentence-transformers", "none"),
         ({"name": "hashing-256", "query_prefix": "", "backend": "numpy"}, "hashing", "none"),
         # New manifests say it themselves: the name no longer decides.
-        ({"name": "KURE-v1", "query_prefix": "", "family": "e5", "prefix_scheme": "custom"},
-         "e5", "custom"),
+        (
+            {"name": "KURE-v1", "query_prefix": "", "family": "e5", "prefix_scheme": "custom"},
+            "e5",
+            "custom",
+        ),
     ],
 )
 def test_identity_family_comes_from_the_record(recorded: dict, family: str, scheme: str) -> None:

@@ -289,7 +289,9 @@ def test_injection_changes_no_source_and_no_word(
     injected = indexes["injected"].ask(question)
     twins = [_without_injections(hit) for hit in injected.passages]
     assert any(t.text != h.text for t, h in zip(twins, injected.passages, strict=True))
-    twin = Assistant(ListIndex(twins, version="redteam-twin"), "extractive", log=False).ask(question)
+    twin = Assistant(ListIndex(twins, version="redteam-twin"), "extractive", log=False).ask(
+        question
+    )
     assert injected.text == twin.text
     assert injected.refused == twin.refused
     assert [(c.n, c.chunk_id) for c in injected.citations] == [

@@ -247,3 +247,45 @@ def test_bank_vocabulary_file_extends_or_replaces(tmp_path: Path, monkeypatch) -
         expansions("통장", bad)
     with pytest.raises(InputError, match="does not exist"):
         expansions("통장", tmp_path / "missing.yaml")
+
+
+def test_load_index_takes_a_vocabulary_file(hashing_sample_index_dir: Path, tmp_path: Path) -> None:
+    vocabulary = tmp_path / "bank.yaml"
+    vocabulary.write_text("terms:\n  통장: 실지명의 금융거래\n", encoding="utf-8")
+    index = load_index(hashing_sample_index_dir, vocabulary=vocabulary)
+    plain = load_index(hashing_sample_index_dir)
+    question = "통장 만들 때 뭐가 필요해요?"
+    assert "실지명의 금융거래" in index.retrieve(question, mode="lexical").plan.dense_text
+    assert "실지명의" not in plain.retrieve(question, mode="lexical").plan.dense_text
+    with pytest.raises(InputError, match="does not exist"):
+        load_index(hashing_sample_index_dir, vocabulary=tmp_path / "none.yaml")
+
+
+@pytest.mark.slow
+def test_lora_run_is_merged_into_a_plain_folder(
+    hashing_sample_index_dir: Path, tmp_path: Path
+) -> None:
+    from safetensors.numpy import load_file
+
+    from fnrag.embedders.factory import ensure_default_model
+
+    index = load_index(hashing_sample_index_dir)
+    qa = _qa_file(tmp_path / "qa.jsonl", index, 4)
+    config = RetrieverConfig(
+        eval_fraction=0.0,
+        max_steps=2,
+        batch_size=4,
+        learning_rate=1e-3,
+        warmup_ratio=0.0,
+        hard_negatives=1,
+        max_seq_length=64,
+        lora=True,
+        export_onnx=False,
+    )
+    report = train_retriever(qa, hashing_sample_index_dir, tmp_path / "m", config)
+    assert report["training"]["trainable_parameters"] < 2_000_000  # adapters only
+    after = load_file(str(tmp_path / "m" / "model.safetensors"))
+    assert not any("lora" in key for key in after)
+    base = load_file(str(ensure_default_model() / "model.safetensors"))
+    key = "encoder.layer.0.attention.self.query.weight"
+    assert key in after and not np.array_equal(base[key], after[key])

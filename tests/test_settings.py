@@ -101,8 +101,9 @@ def test_settings_change_what_search_and_ask_do(hashing_sample_index_dir: Path) 
     question = "실명확인증표에는 어떤 것이 있나요?"
     lexical_only = dataclasses.replace(
         Settings().search,
-        fusion=dataclasses.replace(Settings().search.fusion, lexical_weight=1.0, focus_boost=0.0,
-                                   article_boost=0.0),
+        fusion=dataclasses.replace(
+            Settings().search.fusion, lexical_weight=1.0, focus_boost=0.0, article_boost=0.0
+        ),
         k=4,
     )
     index = load_index(hashing_sample_index_dir, config=lexical_only)
@@ -110,11 +111,14 @@ def test_settings_change_what_search_and_ask_do(hashing_sample_index_dir: Path) 
     assert len(hits) == 4
     assert all(h.lexical_score is not None for h in hits)
     # With the dense side weighing nothing, the order is BM25's among the candidates.
-    assert [h.lexical_score for h in hits] == sorted((h.lexical_score or 0 for h in hits),
-                                                     reverse=True)
-    strict = dataclasses.replace(Settings(), search=lexical_only,
-                                 refusal=dataclasses.replace(Settings().refusal,
-                                                             min_coverage=1.01))
+    assert [h.lexical_score for h in hits] == sorted(
+        (h.lexical_score or 0 for h in hits), reverse=True
+    )
+    strict = dataclasses.replace(
+        Settings(),
+        search=lexical_only,
+        refusal=dataclasses.replace(Settings().refusal, min_coverage=1.01),
+    )
     answer = Assistant.from_settings(index, strict).ask(question)
     assert answer.refused and answer.refusal_reason == "weak evidence"
     assert len(answer.passages) == 4
@@ -138,8 +142,9 @@ def test_chunk_settings_are_recorded_and_a_change_rechunks(
     first = build_index([sample_corpus], out, embedder="hashing")
     again = build_index([sample_corpus], out, embedder="hashing")
     assert all(f.reused for f in again.files)  # same settings: chunks reused
-    small = build_index([sample_corpus], out, embedder="hashing",
-                        chunking=ChunkConfig(max_chars=300))
+    small = build_index(
+        [sample_corpus], out, embedder="hashing", chunking=ChunkConfig(max_chars=300)
+    )
     assert not any(f.reused for f in small.files)  # other settings: every file re-cut
     assert small.chunks > first.chunks
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))

@@ -61,12 +61,12 @@ class RetrieverConfig:
     base_model: str = opt("default", "sentence-transformers folder; 'default' = bundled e5-small.")
     eval_fraction: float = opt(0.15, "Share of questions held out for the before/after report.")
     seed: int = opt(0, "Seed for the split, the data order and LoRA init.")
-    hard_negatives: int = opt(2, "Mined negatives per pair (dense and BM25, alternating).")
+    hard_negatives: int = opt(1, "Mined negatives per pair (dense and BM25, alternating).")
     mine_depth: int = opt(30, "How deep each ranking is searched for negatives.")
-    epochs: float = opt(2.0, "Training epochs (ignored when max_steps > 0).")
+    epochs: float = opt(3.0, "Training epochs (ignored when max_steps > 0).")
     max_steps: int = opt(-1, "Optimizer steps; -1 = run the epochs.")
     batch_size: int = opt(16, "Pairs per batch (the rest of the batch are negatives too).")
-    learning_rate: float = opt(2e-5, "Peak learning rate (LoRA wants ~1e-4).")
+    learning_rate: float = opt(5e-5, "Peak learning rate (LoRA wants ~1e-4).")
     warmup_ratio: float = opt(0.1, "Share of steps with a linear warm-up.")
     weight_decay: float = opt(0.01, "AdamW weight decay.")
     scale: float = opt(20.0, "MultipleNegativesRankingLoss scale (inverse temperature).")
@@ -75,7 +75,7 @@ class RetrieverConfig:
         "Texts per forward pass (CachedMultipleNegativesRankingLoss, the same loss with "
         "bounded memory: batch 16 x 4 texts x 256 tokens took over 9 GB at once); 0 = plain.",
     )
-    max_seq_length: int = opt(256, "Tokens per text; longer passages are cut.")
+    max_seq_length: int = opt(192, "Tokens per text; longer passages are cut.")
     freeze_embeddings: bool = opt(
         True,
         "Keep the token embeddings fixed: 96M of e5-small's 118M weights, which a few hundred "
@@ -160,7 +160,7 @@ def fit(config: RetrieverConfig, base: Path, columns: dict, out: Path) -> dict[s
     cuda = torch.cuda.is_available()
     model = SentenceTransformer(str(base), device="cuda" if cuda else "cpu")
     model.max_seq_length = config.max_seq_length
-    encoder = model[0]
+    encoder: Any = model[0]  # the Transformer module (its auto_model / model)
     if config.freeze_embeddings:
         encoder.auto_model.embeddings.requires_grad_(False)
     if config.lora:

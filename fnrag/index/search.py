@@ -31,6 +31,7 @@ def load_index(
     *,
     verify_key: signing.KeySource | None = None,
     config: SearchConfig | None = None,
+    vocabulary: str | os.PathLike[str] | None = None,
 ) -> Index:
     """Open an index directory, verifying format version and every checksum.
 
@@ -43,11 +44,18 @@ def load_index(
             unsigned, wrongly signed or altered index is refused (``IndexFormatError``)
             before any data file is read.
         config: search settings (k, mode, fusion weights); default: the calibrated ones.
+        vocabulary: a bank's practitioner-term YAML (see ``fnrag.korean.vocabulary``);
+            default: ``$FNRAG_VOCABULARY``, else the built-in table.
     """
     index_dir = Path(path) if path is not None else default_index_dir()
     manifest = store.read_manifest(index_dir, verify_key=signing.resolve_key(verify_key))
     paths = store.verify_files(index_dir, manifest)
-    return Index(index_dir, manifest, paths, embedder, config)
+    index = Index(index_dir, manifest, paths, embedder, config)
+    if vocabulary is not None:
+        from fnrag.korean.vocabulary import load_vocabulary
+
+        index.vocabulary = load_vocabulary(vocabulary)  # read now: a bad file fails here
+    return index
 
 
 class Index:
@@ -91,6 +99,7 @@ class Index:
         self._embedder_spec = embedder if embedder is not None else manifest.get("embedder_spec")
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
+        self.vocabulary: Any = None
         if embedder is not None:
             self._load_embedder()
 
@@ -161,7 +170,7 @@ class Index:
         if k < 1:
             raise InputError("k must be at least 1")
         k = min(k, len(self.chunks))
-        plan = plan_query(query, self.fusion.expansion_weight)
+        plan = plan_query(query, self.fusion.expansion_weight, self.vocabulary)
         if mode == "lexical":
             lexical = self.bm25.scores(list(plan.tokens))
             order = [int(i) for i in np.argsort(-lexical, kind="stable")[:k] if lexical[i] > 0]
