@@ -286,6 +286,8 @@ class Citation:
             page number (see ``Chunk``).
         reference: the quoted provision as a lawyer cites it (``금융실명법 시행령
             제4조의2제1항제1호나목``), or the document and page of a guide passage.
+        quote_start, quote_end: the quote's character span in its document's extracted
+            text (``document.text[quote_start:quote_end] == quote``), for highlighting.
     """
 
     n: int
@@ -300,12 +302,16 @@ class Citation:
     pdf_page: int | None = None
     pdf_pages: tuple[int, ...] = ()
     reference: str = ""
+    quote_start: int = 0
+    quote_end: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "n": self.n,
             "chunk_id": self.chunk_id,
             "reference": self.reference,
+            "quote_start": self.quote_start,
+            "quote_end": self.quote_end,
             "source": self.source,
             "title": self.title,
             "page": self.page,

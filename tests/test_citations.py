@@ -17,7 +17,7 @@ from fnrag.answering.citations import (
     verify_citations,
 )
 from fnrag.text import split_sentences, strip_markers
-from fnrag.types import Chunk
+from fnrag.types import Chunk, Hit
 
 
 @pytest.mark.parametrize(
@@ -191,3 +191,25 @@ def test_markup_lines_are_not_quoted_and_bullets_are_trimmed() -> None:
     check = verify_citations("“거래정보등의 제공내용의 기록·관리”에 관한 조문입니다 [1].", [hit])
     # A quoted title found only in the heading is quoted as those words, not the heading.
     assert [c.quote for c in check.citations] == ["거래정보등의 제공내용의 기록·관리"]
+
+
+def test_citation_quotes_carry_their_place_in_the_document(sample_corpus: Path) -> None:
+    """quote_start/quote_end point into the document's extracted text (for highlighting)."""
+    from conftest import ListIndex
+
+    from fnrag.answering.assistant import Assistant
+    from fnrag.chunking import chunk_document
+    from fnrag.ingest import load_document
+
+    path = next(p for p in sorted(sample_corpus.glob("*.md")) if "시행령" not in p.name)
+    document = load_document(path, str(path))
+    chunks = chunk_document(document)
+    hits = [Hit.from_chunk(c, rank, 1.0 / rank) for rank, c in enumerate(chunks[:5], start=1)]
+    question = chunks[1].text.split("\n")[-1][:40]
+    answer = Assistant(ListIndex(hits), refusal=False, log=False).ask(question)
+    assert answer.citations
+    for citation in answer.citations:
+        assert document.text[citation.quote_start : citation.quote_end] == citation.quote
+        assert citation.to_json()["quote_end"] - citation.to_json()["quote_start"] == len(
+            citation.quote
+        )

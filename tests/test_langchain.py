@@ -30,7 +30,9 @@ def test_ask_runnable_returns_a_verified_answer() -> None:
 
     runnable = ask_runnable(ListIndex(sample_hits()))
     answer = runnable.invoke(QUESTION)
-    assert isinstance(answer, Answer) and answer.citations[0].n == 2
+    # Passages are numbered in reading order: the deciding one (c2) is [1].
+    assert isinstance(answer, Answer) and answer.citations[0].n == 1
+    assert answer.citations[0].chunk_id == "c2"
     batch = runnable.batch([QUESTION, "오늘 점심 메뉴 추천해 줘"])
     assert [a.refused for a in batch] == [False, True]
 

@@ -211,8 +211,13 @@ def _rewrite(answer: str, removals: list[tuple[Marker, tuple[int, ...]]]) -> str
 def _citation(n: int, hit: Hit, quote: str, sentence: str = "") -> Citation:
     from fnrag.generators.units import quote_reference
 
+    # The quote is an exact substring of the passage, and the passage is
+    # document.text[hit.start:hit.end]: its place in the document follows.
+    at = max(hit.text.find(quote), 0)
     return Citation(
         n=n,
+        quote_start=hit.start + at,
+        quote_end=hit.start + at + len(quote),
         chunk_id=hit.chunk_id,
         source=hit.source,
         title=hit.title,
