@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from fnrag.embedders.base import E5_PREFIXES, Embedder, weights_sha256
+from fnrag.embedders.base import E5_PREFIXES, BaseEmbedder, Embedder, weights_sha256
 from fnrag.embedders.hashing import HashingEmbedder
 from fnrag.embedders.sentence_model import (
     SentenceTransformerEmbedder,
@@ -166,12 +166,13 @@ def load_embedder(
         chosen = _resolve_backend(backend, _declared(folder).get("backend") or "torch")
         spec_back = spec
 
+    family = model_family(name, folder)
+    embedder: BaseEmbedder
     if chosen != "torch":
         from fnrag.embedders.onnx import load_onnx_embedder
 
-        family = model_family(name, folder)
         q, p, scheme = _prefixes(family, None, query_prefix, passage_prefix)
-        emb = load_onnx_embedder(
+        embedder = load_onnx_embedder(
             folder,
             name=name,
             backend=chosen,
@@ -179,11 +180,24 @@ def load_embedder(
             passage_prefix=p,
             weights_sha256=weights_sha256(folder),
         )
-        emb.spec, emb.family, emb.prefix_scheme = spec_back, family, scheme
-        return emb
+    else:
+        model = _load_model(spec, folder)
+        q, p, scheme = _prefixes(family, model, query_prefix, passage_prefix)
+        embedder = SentenceTransformerEmbedder(
+            model,
+            name=name,
+            spec=spec_back,
+            query_prefix=q,
+            passage_prefix=p,
+            weights_sha256=weights_sha256(folder),
+        )
+    embedder.spec, embedder.family, embedder.prefix_scheme = spec_back, family, scheme
+    return embedder
 
+
+def _load_model(spec: str, folder: Path) -> Any:
     try:
-        model = _load_sentence_transformer(str(folder))
+        return _load_sentence_transformer(str(folder))
     except FnragError:
         raise
     except Exception as exc:
@@ -196,18 +210,6 @@ def load_embedder(
         raise InputError(
             f"cannot load embedding model {spec!r} ({type(exc).__name__}: {exc}); {advice}"
         ) from exc
-    family = model_family(name, folder)
-    q, p, scheme = _prefixes(family, model, query_prefix, passage_prefix)
-    embedder = SentenceTransformerEmbedder(
-        model,
-        name=name,
-        spec=spec_back,
-        query_prefix=q,
-        passage_prefix=p,
-        weights_sha256=weights_sha256(folder),
-    )
-    embedder.family, embedder.prefix_scheme = family, scheme
-    return embedder
 
 
 def _cached_hub_folder(spec: str) -> Path:

@@ -18,17 +18,11 @@ from fnrag.types import Hit, Retrieval
 
 
 class ExtractiveGenerator(SentenceSelector):
-    """Answer with the best-matching passage sentences, each cited.
+    """Answer from the passages' own words, each piece cited.
 
     Args:
-        max_sentences: at most this many sentences in the answer.
-        max_chars: stop adding sentences once the answer is this long.
-        relative_cutoff: extra sentences must score at least this share of the best.
-        min_score: below this overlap share nothing answers the question → refusal.
-        rank_decay: how fast lower-ranked passages are discounted.
-        heading_credit: weight of question words found only in the passage's section
-            heading (article titles name the topic their sentences don't repeat).
-        distinct_passages: at most one sentence per passage.
+        max_sentences, max_chars, relative_cutoff, min_score, rank_decay, heading_credit,
+            distinct_passages: the sentence selector's settings (``SentenceSelector``).
         compose: answer through the provision composer (``fnrag.generators.composer``):
             the deciding 항/호/목 quoted whole under its reference; this selector then
             only decides whether to answer. False: the selected sentences themselves.
