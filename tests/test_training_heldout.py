@@ -155,7 +155,11 @@ def test_committed_configs_load(path: Path) -> None:
     from training.sft import SFTConfig
     from training.sweep import GridConfig
 
-    if path.name.startswith("grid-"):
+    if path.name.startswith("retriever-"):
+        from training.retriever import RetrieverConfig
+
+        load_config(RetrieverConfig, path)
+    elif path.name.startswith("grid-"):
         grid = load_config(GridConfig, path)
         assert Path(grid.base_config).name in {p.name for p in CONFIGS}
         assert set(grid.grid) <= {f.name for f in dataclasses.fields(SFTConfig)}
