@@ -35,14 +35,10 @@ from fnrag.index.build import build_index  # noqa: E402
 from fnrag.index.search import load_index  # noqa: E402
 from fnrag.korean.vocabulary import VOCABULARY_ENV  # noqa: E402
 
-FILES = (
-    "laws/금융실명법_법률.md",
-    "laws/금융실명법_시행령.md",
-    "laws/금융실명법_시행규칙.md",
-    "laws/related/특정금융정보법_법률.md",
-    "laws/related/특정금융정보법_시행령.md",
-    "pdf/은행검사매뉴얼_2025-07.pdf",
-)
+sys.path.insert(0, str(REPO / "benchmarks"))
+# The same six real-corpus files as the retrieval benchmark (and tests/conftest.py).
+from bench_retrieval import FILES  # noqa: E402
+
 TRAIN = REPO / "benchmarks" / "data" / "tune_qa.jsonl"
 HELD_OUT = {"practitioner_qa": REPO / "benchmarks" / "data" / "practitioner_qa.jsonl"}
 

@@ -9,7 +9,9 @@ PIP="python3 -m pip"
 $PIP install -q torch==2.13.0
 # llama-cpp-python is source-only on PyPI. Built with llama.cpp's defaults it is tuned
 # to this CPU (GGML_NATIVE) and crashed on another machine of the same kind; the
-# portable wheel goes in first, replacing whatever build was installed before.
+# portable wheel goes in first, replacing whatever build was installed before. Its flags
+# (GGML_NATIVE=OFF, AVX/AVX2/FMA/F16C only, no AVX-512 or AMX) and the cache keyed by
+# them are in scripts/llama_wheel.py.
 wheel=$(python3 scripts/llama_wheel.py wheel)
 $PIP install -q --no-deps --force-reinstall "$wheel"
 # Wheels only for everything else: no other package may compile for this machine.
