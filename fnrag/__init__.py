@@ -29,14 +29,15 @@ __all__ = [
 _LAZY = {
     "build_index": "fnrag.index",
     "load_index": "fnrag.index",
-    "ask": "fnrag.answering.assistant",
+    "ask": "fnrag.answering.warm",
     "Assistant": "fnrag.answering.assistant",
     "Answer": "fnrag.answering.assistant",
     "Citation": "fnrag.types",
 }
 
 if TYPE_CHECKING:
-    from fnrag.answering.assistant import Answer, Assistant, ask
+    from fnrag.answering.assistant import Answer, Assistant
+    from fnrag.answering.warm import ask
     from fnrag.index.build import build_index
     from fnrag.index.search import load_index
     from fnrag.types import Citation

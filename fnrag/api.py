@@ -1,7 +1,8 @@
 """The old import path of ``ask``, ``Assistant`` and ``Answer``; they live in
 :mod:`fnrag.answering.assistant` (bank code may still import them from here)."""
 
-from fnrag.answering.assistant import Answer, Assistant, Timings, ask, validate_question
+from fnrag.answering.assistant import Answer, Assistant, Timings, validate_question
+from fnrag.answering.warm import ask
 from fnrag.types import MAX_QUESTION_CHARS, Citation
 
 __all__ = [

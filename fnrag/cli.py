@@ -18,7 +18,7 @@ from fnrag.errors import FnragError
 
 # Each module defines ``register(subparsers)`` which adds its parser and sets
 # ``func`` (taking the parsed args, returning an exit status).
-COMMAND_MODULES = ("build_index", "search", "ask", "eval")
+COMMAND_MODULES = ("build_index", "search", "ask", "chat", "eval", "diff", "serve", "keys")
 # What a shell reports for a writer that SIGPIPE ended (128 + 13).
 SIGPIPE_STATUS = 141
 

@@ -15,6 +15,17 @@ class InputError(FnragError):
     """The caller gave something unusable: an empty question, a bad option."""
 
 
+class NoTextInForceError(InputError):
+    """The index holds versioned law text, but none of it in force on the date asked.
+
+    ``day`` is the date asked about and ``earliest`` the oldest 시행일자 held (ISO)."""
+
+    def __init__(self, message: str, day: str = "", earliest: str = "") -> None:
+        super().__init__(message)
+        self.day = day
+        self.earliest = earliest
+
+
 class IngestError(FnragError):
     """A source file could not be read or yields no text (names the file)."""
 

@@ -78,6 +78,14 @@ class Chunk:
             PDFs whose pages print another number (``page`` 219 is PDF page 56); None
             for documents without pages.
         pdf_pages: every PDF page the chunk spans.
+        law_id: the law the document is a version of (front matter 법令ID, else
+            ``title:`` + its title for a dated statute); None for undated documents.
+        version: the version's label, e.g. ``법률 제14242호, 2016. 12. 1. 시행``; None
+            for undated documents.
+        effective_from: ISO date from which this text is in force (the version's
+            시행일자, or the article's own date where a JSON source gives one).
+        effective_to: ISO date on which the next held version of the same law takes
+            effect (exclusive); None for the latest version and undated documents.
     """
 
     chunk_id: str
@@ -92,6 +100,10 @@ class Chunk:
     effective_date: str | None = None
     pdf_page: int | None = None
     pdf_pages: tuple[int, ...] = ()
+    law_id: str | None = None
+    version: str | None = None
+    effective_from: str | None = None
+    effective_to: str | None = None
 
     @property
     def indexed_text(self) -> str:
@@ -126,6 +138,8 @@ class Hit:
         dense_score: cosine similarity from the embedder (None if not retrieved densely).
         lexical_score: BM25 score (None if not retrieved lexically).
         pdf_page, pdf_pages: the PDF page(s) of the chunk (see ``Chunk``).
+        law_id, version, effective_from, effective_to: the version of the law the
+            chunk belongs to (see ``Chunk``); None for undated documents.
     """
 
     rank: int
@@ -144,6 +158,10 @@ class Hit:
     lexical_score: float | None = None
     pdf_page: int | None = None
     pdf_pages: tuple[int, ...] = ()
+    law_id: str | None = None
+    version: str | None = None
+    effective_from: str | None = None
+    effective_to: str | None = None
 
     @classmethod
     def from_chunk(cls, chunk: Chunk, rank: int, score: float, **scores: float | None) -> Hit:
@@ -164,6 +182,10 @@ class Hit:
             lexical_score=scores.get("lexical_score"),
             pdf_page=chunk.pdf_page,
             pdf_pages=chunk.pdf_pages,
+            law_id=chunk.law_id,
+            version=chunk.version,
+            effective_from=chunk.effective_from,
+            effective_to=chunk.effective_to,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -178,6 +200,9 @@ class Hit:
             "pages": list(self.pages),
             "section": self.section,
             "text": self.text,
+            "version": self.version,
+            "effective_from": self.effective_from,
+            "effective_to": self.effective_to,
         }
 
 
@@ -219,6 +244,7 @@ class Retrieval:
             None in lexical mode.
         question_vector: the embedding of the question as asked (the scope check is
             calibrated on it); the same array as ``query_vector`` when no expansion applied.
+        as_of: the ISO date whose text in force was searched (None: not date-aware).
     """
 
     question: str
@@ -227,6 +253,7 @@ class Retrieval:
     mode: str
     query_vector: Any = None
     question_vector: Any = None
+    as_of: str | None = None
 
 
 # --- answers ------------------------------------------------------------------------
@@ -288,6 +315,10 @@ class Citation:
             제4조의2제1항제1호나목``), or the document and page of a guide passage.
         quote_start, quote_end: the quote's character span in its document's extracted
             text (``document.text[quote_start:quote_end] == quote``), for highlighting.
+        version: the label of the law version quoted (``법률 제14242호, 2016. 12. 1.
+            시행``); None for undated documents.
+        effective_from, effective_to: the ISO dates between which the quoted version is
+            in force (``effective_to`` None: no later version held).
     """
 
     n: int
@@ -304,6 +335,9 @@ class Citation:
     reference: str = ""
     quote_start: int = 0
     quote_end: int = 0
+    version: str | None = None
+    effective_from: str | None = None
+    effective_to: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -321,6 +355,9 @@ class Citation:
             "section": self.section,
             "quote": self.quote,
             "score": round(self.score, 6),
+            "version": self.version,
+            "effective_from": self.effective_from,
+            "effective_to": self.effective_to,
         }
 
 
@@ -366,6 +403,15 @@ class Answer:
             echo the prompt ("" when not generated).
         lead: the citation the answer opens with (the deciding provision); None when
             refused.
+        as_of: the ISO date the answer is for (the text in force on it was searched).
+        notices: what the reader must know about the versions quoted, in Korean: an
+            amendment promulgated but not yet in force (``2027. 1. 1. 시행 예정 개정
+            있음``), or a quoted text that may not be exact for ``as_of`` because the
+            index lacks an amendment made in between.
+        resolved_question: what was searched and answered: the question itself, or a
+            follow-up resolved against the conversation's earlier turns (a standalone
+            rewrite by an LLM generator, or the previous question and the follow-up
+            together; ``fnrag.answering.conversation``), PII masked.
     """
 
     text: str
@@ -381,10 +427,14 @@ class Answer:
     evidence: Evidence | None = None
     raw_text: str = ""
     lead: Citation | None = None
+    as_of: str | None = None
+    notices: tuple[str, ...] = ()
+    resolved_question: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,
+            "resolved_question": self.resolved_question or self.question,
             "answer": self.text,
             "lead": self.lead.to_json() if self.lead is not None else None,
             "refused": self.refused,
@@ -395,4 +445,101 @@ class Answer:
             "passages": [h.to_json() for h in self.passages],
             "generator": self.generator,
             "timings": self.timings.to_json(),
+            "as_of": self.as_of,
+            "notices": list(self.notices),
         }
+
+
+# --- law versions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitChange:
+    """One 항/호/목 of an article compared between two versions.
+
+    Attributes:
+        status: ``unchanged``, ``changed`` (same place, other words), ``renumbered``
+            (same words, another number), ``added``, or ``removed`` (gone, or left as
+            ``삭제``).
+        old_path, new_path: the unit's number path in each version (``①``, ``①3``,
+            ``①2가``; ``본문`` for an article's unnumbered text); "" where it is absent.
+        old_text, new_text: its words in each version, amendment notes removed.
+    """
+
+    status: str
+    old_path: str
+    new_path: str
+    old_text: str
+    new_text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ArticleDiff:
+    """An article as in force on two dates, aligned unit by unit (``fnrag diff``).
+
+    Attributes:
+        law_id, title: the law. article: ``제4조``.
+        from_date, to_date: the dates compared (ISO).
+        from_version, to_version: the labels of the versions in force on them.
+        from_text, to_text: the article in each version ("" when the version lacks it).
+        changes: every unit, in reading order of the later version (removed units
+            where they stood).
+        amendments: the amendments promulgated after the earlier version and up to the
+            later one, as the later version's 부칙 record them (the law's own and those
+            made by other laws), oldest first.
+    """
+
+    law_id: str
+    title: str
+    article: str
+    from_date: str
+    to_date: str
+    from_version: str | None
+    to_version: str | None
+    from_text: str
+    to_text: str
+    changes: tuple[UnitChange, ...]
+    amendments: tuple[AmendmentRecord, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """True when any unit differs."""
+        return any(c.status != "unchanged" for c in self.changes)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["changes"] = [c.to_json() for c in self.changes]
+        data["amendments"] = [a.to_json() for a in self.amendments]
+        data["changed"] = self.changed
+        return data
+
+
+@dataclass(frozen=True)
+class AmendmentRecord:
+    """One amendment, read from the 부칙 a law version carries.
+
+    Attributes:
+        law_id: the amended law. version: the label of the version whose text holds
+            this 부칙 (the latest held that records it).
+        number: the 공포번호 (``20894``); promulgated: its 공포일 (ISO).
+        amending_law: the other law that made the amendment (``국세징수법`` in
+            ``부칙(국세징수법) <…>``); "" for an amendment of the law itself.
+        effective: the 부칙's 시행 sentence (``이 법은 공포한 날부터 시행한다.``).
+        transitional: the labels of its 경과조치 / 적용례 articles.
+        heading: the 부칙 heading as printed.
+    """
+
+    law_id: str
+    version: str | None
+    number: str
+    promulgated: str
+    amending_law: str
+    effective: str
+    transitional: tuple[str, ...]
+    heading: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

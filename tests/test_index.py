@@ -109,6 +109,9 @@ def test_build_reports_every_file_and_search_returns_typed_hits(
         "pages",
         "section",
         "text",
+        "version",
+        "effective_from",
+        "effective_to",
     ]
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 

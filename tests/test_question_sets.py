@@ -22,6 +22,11 @@ from fnrag.ingest.sources import load_document
 DATA = REPO / "benchmarks" / "data"
 SETS = sorted(p.name for p in DATA.glob("*.jsonl"))
 DEV = "dev_qa.jsonl"
+# The as-of questions' gold for dates on which the 2016 texts were in force.
+OLDER_VERSIONS = tuple(
+    f"laws/2016-08/{n}"
+    for n in ("금융실명법_법률.md", "금융실명법_시행령.md", "금융실명법_시행규칙.md")
+)
 
 
 def _set_path(name: str, corpus: Path | None) -> Path:
@@ -59,7 +64,8 @@ def test_ids_unique_and_gold_complete(name: str) -> None:
             continue
         assert row["gold"], f"{name} {row['id']}: in-scope without gold"
         for gold in row["gold"]:
-            assert gold.get("doc") in REAL_CORPUS_FILES, f"{name} {row['id']}: {gold.get('doc')}"
+            known = (*REAL_CORPUS_FILES, *OLDER_VERSIONS)
+            assert gold.get("doc") in known, f"{name} {row['id']}: {gold.get('doc')}"
             assert isinstance(gold.get("anchor"), str) and squash(gold["anchor"])
 
 
@@ -88,3 +94,17 @@ def test_anchor_check_reads_ingested_text(shared_corpus: Path) -> None:
     assert squash("1. 법원의 제출명령 또는 법관이 발부한 영장") in law
     assert squash("1\\. 법원의 제출명령") not in law
     assert squash("금융실명법에 없는 문구입니다") not in law
+
+
+def test_dialogues_are_two_turn_follow_ups() -> None:
+    """benchmarks/data/dialogues.jsonl (issue 15): its gold anchors are checked above with
+    the other sets; here its shape: a user turn before each follow-up, and at least 24
+    follow-ups split into a tuning and a check half (plus topic switches)."""
+    rows = _rows(DATA / "dialogues.jsonl")
+    follow_ups = [r for r in rows if r["split"] in ("tune", "check")]
+    assert len(follow_ups) >= 24
+    assert {r["split"] for r in rows} == {"tune", "check", "switch"}
+    for row in rows:
+        history = row["history"]
+        assert history and history[0]["role"] == "user" and history[0]["content"].strip()
+        assert row["q"] not in {t["content"] for t in history}, row["id"]

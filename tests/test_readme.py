@@ -44,3 +44,28 @@ def test_readme_python_example_runs(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) >= 4  # three hits and an answer at least
     assert (tmp_path / "my-index" / "manifest.json").is_file()
+
+
+def test_readme_law_versions_example_runs(tmp_path: Path) -> None:
+    shared = REPO.parent / "shared"
+    if not (shared / "corpus").is_dir():
+        pytest.skip("../shared/corpus is absent")
+    block = next(b for b in python_blocks() if "law-versions" in b)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (tmp_path / "shared").symlink_to(shared)  # the example's ../shared/corpus
+    script = checkout / "versions.py"
+    script.write_text(block, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=checkout,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    version, notices, changed = result.stdout.splitlines()[-3:]
+    assert version == "법률 제14242호, 2016. 12. 1. 시행"
+    assert "제4조: 2025. 4. 1. 시행 개정" in notices
+    assert changed == "True"

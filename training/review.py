@@ -2,6 +2,12 @@
 
     python -m training.review export --qa qa.jsonl --sheet review.xlsx   # or review.csv
     python -m training.review import --qa qa.jsonl --sheet review.xlsx --out reviewed.jsonl
+    python -m training.review export --from-db URL --qa feedback.jsonl --sheet review.csv
+
+With ``--from-db`` (a ``fnrag serve`` database URL), the down-voted or commented answers
+are first written to ``--qa`` as records (the masked question, the answer, the lead
+citation's section and chunk, the practitioners' ratings in the comment column), so the
+same ``import`` applies the reviewers' corrections.
 
 The sheet has columns id, question, answer, source_section, chunk_id, decision, comment.
 ``.csv`` is UTF-8 with BOM, so Excel shows Korean; ``.xlsx`` (extra ``train``: openpyxl)
@@ -68,7 +74,7 @@ def _review_rows(qa: str | Path) -> list[list[str]]:
                 str(record.get("section", "")),
                 str(record.get("chunk_id", "")),
                 "",
-                "",
+                str(record.get("comment", "")),
             ]
         )
     return rows
@@ -246,6 +252,25 @@ def import_csv(qa: str | Path, csv_path: str | Path, out: str | Path) -> ReviewR
     return import_sheet(qa, csv_path, out)
 
 
+def _feedback_records(url: str) -> list[dict[str, Any]]:
+    """The service's down-voted or commented answers as review records."""
+    from fnrag.storage.db import Database
+    from fnrag.storage.records import review_records
+
+    db = Database(url)
+    try:
+        records = review_records(db)
+    finally:
+        db.dispose()
+    for record in records:
+        notes = [
+            f"{f['rating']}/{f['reason'] or '-'}: {f['comment']}".rstrip(": ")
+            for f in record["feedback"]
+        ]
+        record["comment"] = " | ".join(notes)
+    return records
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.review",
@@ -261,8 +286,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         where.add_argument("--sheet", help="review.csv or review.xlsx")
         where.add_argument("--csv", dest="sheet", help="same as --sheet (first release)")
     imp.add_argument("--out", required=True)
+    exp.add_argument(
+        "--from-db",
+        metavar="URL",
+        help="first write fnrag serve's down-voted or commented answers to --qa",
+    )
     args = parser.parse_args(argv)
     try:
+        if args.action == "export" and args.from_db:
+            write_jsonl(args.qa, _feedback_records(args.from_db))
         if args.action == "export":
             print(json.dumps({"rows": export_sheet(args.qa, args.sheet)}))
         else:

@@ -1,4 +1,5 @@
-"""``ask()``: a question in, a cited and verified ``Answer`` out.
+"""``Assistant.ask()``: a question in, a cited and verified ``Answer`` out
+(``fnrag.ask`` keeps one warm Assistant per index: :mod:`fnrag.answering.warm`).
 
 Flow: validate → mask PII (before anything else sees the question) → retrieve →
 refuse on weak evidence → build the Alpaca prompt, fitted to the model's context
@@ -10,7 +11,6 @@ refuse on weak evidence → build the Alpaca prompt, fitted to the model's conte
 from __future__ import annotations
 
 import inspect
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fnrag.answering.citations import locate, verify_citations
 from fnrag.answering.refusal import RefusalPolicy, ScopeScorer, measure, with_scope
 from fnrag.answering.streaming import VerifiedStream
-from fnrag.errors import InputError
+from fnrag.errors import InputError, NoTextInForceError
 from fnrag.generators import ContextOverflowError, Generator, StreamingGenerator, get_generator
 from fnrag.generators.budget import fit_for
 from fnrag.prompts import REFUSAL_SENTENCE, cut_at_echo
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from fnrag.answering.pii import MaskedText
     from fnrag.settings import Settings
 
-__all__ = ["MAX_QUESTION_CHARS", "Answer", "Assistant", "Citation", "Timings", "ask"]
+__all__ = ["MAX_QUESTION_CHARS", "Answer", "Assistant", "Citation", "Timings"]
 
 
 def validate_question(question: object) -> str:
@@ -148,16 +148,42 @@ class Assistant:
             **generator_options,
         )
 
-    def ask(self, question: str, *, on_text: Callable[[str], None] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        as_of: Any = None,
+        history: Any = None,
+    ) -> Answer:
         """Answer ``question``; ``on_text`` receives the answer's sentences as each one
         is complete and its citations verify (as generated, when the generator
-        streams); the returned Answer is the verified whole."""
+        streams); the returned Answer is the verified whole.
+
+        ``as_of`` (a ``datetime.date`` or ISO string; default today) answers from the
+        text in force on that date (plus undated documents). ``history`` is the earlier
+        turns of a conversation, ``[{"role": "user"|"assistant", "content": …}, …]``,
+        against which a follow-up question is resolved before retrieval."""
+        from fnrag.answering.conversation import resolve_for
         from fnrag.answering.pii import mask_pii
 
         started = time.perf_counter()
         masked_question = mask_pii(validate_question(question))
         masked = masked_question.text
-        retrieval = self._retrieve(masked)
+        # A follow-up is resolved against the (validated, PII-masked) earlier turns.
+        resolution = resolve_for(masked, history, self.index, self.generator)
+        resolved = resolution.resolved
+        try:
+            retrieval = self._retrieve(resolved, as_of, resolution.plan)
+        except NoTextInForceError as error:
+            # A date before every version held: say so instead of answering from
+            # nothing, or from a law that was not yet in force.
+            return self._finish(
+                _not_in_force(masked, error, self.generator.name, started),
+                question,
+                masked_question,
+                resolved=resolved,
+            )
         hits = retrieval.hits
         top = self.refusal.top if self.refusal else 3
         evidence = measure(retrieval.plan.tokens, hits, top=top)
@@ -166,7 +192,7 @@ class Assistant:
         retrieved = time.perf_counter()
         if not hits or (self.refusal is not None and self.refusal.refuse(evidence)):
             answer = self._refusal(masked, hits, evidence, "weak evidence", "", started, retrieved)
-            return self._finish(answer, question, masked_question)
+            return self._finish(answer, question, masked_question, retrieval.as_of, resolved)
         order = getattr(self.generator, "passage_order", None)
         if order is not None:
             # A generator that knows what it will cite (the extractive composer) numbers
@@ -179,7 +205,7 @@ class Assistant:
         generated = time.perf_counter()
         if locate(REFUSAL_SENTENCE, raw) is not None:
             answer = self._refusal(masked, hits, evidence, "declined", raw, started, retrieved)
-            return self._finish(answer, question, masked_question)
+            return self._finish(answer, question, masked_question, retrieval.as_of, resolved)
         check = verify_citations(raw, hits)
         done = time.perf_counter()
         timings = Timings(
@@ -204,18 +230,31 @@ class Assistant:
             raw_text=raw,
             lead=None if refuse or not check.citations else check.citations[0],
         )
-        return self._finish(answer, question, masked_question)
+        return self._finish(answer, question, masked_question, retrieval.as_of, resolved)
 
-    def _retrieve(self, question: str) -> Retrieval:
+    def _retrieve(self, question: str, as_of: Any = None, plan: Any = None) -> Retrieval:
         retrieve = getattr(self.index, "retrieve", None)
         if retrieve is not None:
-            return retrieve(question, self.k, self.mode)
+            # Only the keywords in use: bank code may pass an index of its own.
+            extra = {"as_of": as_of} if as_of is not None else {}
+            if plan is not None:
+                extra["plan"] = plan
+            return retrieve(question, self.k, self.mode, **extra)
         # Any object with ``search(query, k, mode)`` still serves (bank code may pass
         # its own): the question is analysed here instead.
         from fnrag.index.plan import plan_query
 
-        hits = tuple(self.index.search(question, k=self.k, mode=self.mode))
-        return Retrieval(question, plan_query(question), hits, self.mode)
+        dated = {"as_of": as_of} if as_of is not None else {}
+        try:
+            hits = tuple(self.index.search(question, k=self.k, mode=self.mode, **dated))
+        except TypeError:
+            if not dated:
+                raise
+            raise InputError(
+                f"the index object ({type(self.index).__name__}) cannot search as of a date; "
+                "use an fnrag index (fnrag.load_index) or leave as_of out"
+            ) from None
+        return Retrieval(question, plan or plan_query(question), hits, self.mode)
 
     def _generate_fitted(
         self, retrieval: Retrieval, on_text: Callable[[str], None] | None
@@ -291,7 +330,21 @@ class Assistant:
             raw_text=raw,
         )
 
-    def _finish(self, answer: Answer, question: str, masked: MaskedText) -> Answer:
+    def _finish(
+        self,
+        answer: Answer,
+        question: str,
+        masked: MaskedText,
+        as_of: str | None = None,
+        resolved: str = "",
+    ) -> Answer:
+        answer = replace(answer, resolved_question=resolved or answer.question)
+        if as_of is not None:
+            from fnrag.versions.notices import version_notices
+
+            answer = replace(
+                answer, as_of=as_of, notices=version_notices(self.index, answer, as_of)
+            )
         if self.log:
             from fnrag.answering.logs import log_ask
 
@@ -315,79 +368,22 @@ class Assistant:
         return answer
 
 
-# One Assistant per (index folder, generator, k, options) so repeated ask() calls stay
-# warm, with the manifest's stat when it was loaded: a rebuild in place replaces
-# manifest.json, and the next call then serves the new build.
-_assistants: dict[tuple[Any, ...], tuple[Assistant, tuple[int, ...] | None]] = {}
-_assistants_lock = threading.Lock()
-
-
-def _manifest_stat(index_dir: Path) -> tuple[int, ...] | None:
-    try:
-        stat = (index_dir / "manifest.json").stat()
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
-def _build_id(index_dir: Path) -> str | None:
-    import json
-
-    try:
-        manifest = json.loads((index_dir / "manifest.json").read_bytes())
-    except (OSError, ValueError):
-        return None
-    return str(manifest.get("build_id", "")) if isinstance(manifest, dict) else None
-
-
-def ask(
-    question: str,
-    index: Any = None,
-    generator: str | Generator = "extractive",
-    k: int = 5,
-    **kw: Any,
+def _not_in_force(
+    question: str, error: NoTextInForceError, generator: str, started: float
 ) -> Answer:
-    """Answer one question with verified citations (see ``Assistant`` for options).
+    from fnrag.versions.notices import no_text_in_force
 
-    With an index folder (or None: the default index), the loaded index and generator
-    are kept for later calls; an index rebuilt in that folder is reloaded on the next
-    call (its build id changed), keeping the generator.
-
-    Example:
-        >>> from fnrag import ask  # doctest: +SKIP
-        >>> ask("금융실명법의 목적은 무엇인가요?", index="index/").text  # doctest: +SKIP
-    """
-    if index is not None and not isinstance(index, str | Path):
-        return Assistant(index, generator, k=k, **kw).ask(question)
-    from fnrag.paths import default_index_dir
-
-    # Resolved now, not when first cached: $FNRAG_INDEX may point elsewhere by now.
-    index_dir = Path(index) if index is not None else default_index_dir()
-    try:
-        key: tuple[Any, ...] | None = (
-            str(index_dir.absolute()),
-            generator,
-            k,
-            tuple(sorted(kw.items())),
-        )
-        hash(key)
-    except TypeError:
-        key = None
-    if key is None:
-        return Assistant(index_dir, generator, k=k, **kw).ask(question)
-    with _assistants_lock:
-        stat = _manifest_stat(index_dir)
-        cached = _assistants.get(key)
-        if cached is None:
-            assistant = Assistant(index_dir, generator, k=k, **kw)
-        else:
-            assistant, seen = cached
-            if stat != seen and _build_id(index_dir) != str(
-                getattr(assistant.index, "version", "")
-            ):
-                # A new build: everything that depends on the index (its embedder's
-                # refusal calibration, the scope passages) is set up again; the
-                # generator (possibly a loaded model) is reused as it is.
-                assistant = Assistant(index_dir, assistant.generator, k=k, **kw)
-        _assistants[key] = (assistant, stat)
-    return assistant.ask(question)
+    said = no_text_in_force(error.day, error.earliest)
+    return Answer(
+        text=said,
+        citations=(),
+        refused=True,
+        grounded=False,
+        passages=(),
+        question=question,
+        timings=Timings(total_ms=(time.perf_counter() - started) * 1000),
+        generator=generator,
+        refusal_reason="no text in force",
+        as_of=error.day or None,
+        notices=(said,),
+    )

@@ -231,4 +231,7 @@ def _citation(n: int, hit: Hit, quote: str, sentence: str = "") -> Citation:
         reference=quote_reference(
             hit.text, hit.section, hit.source, hit.title, hit.page, quote, sentence
         ),
+        version=hit.version,
+        effective_from=hit.effective_from,
+        effective_to=hit.effective_to,
     )

@@ -16,6 +16,7 @@ from fnrag.chunking.spans import DEFAULT_MAX_CHARS
 from fnrag.chunking.statute import statute_spans
 from fnrag.text import trim
 from fnrag.types import Chunk, Document
+from fnrag.versions.chains import article_dates, document_version
 
 
 def chunk_document(
@@ -35,6 +36,11 @@ def chunk_document(
         spans = statute_spans(doc.text, doc.title, max_chars, include_chapters=include_chapters)
     else:
         spans = guide_spans(doc.text, doc.title, max_chars)
+    version = document_version(doc)
+    own_dates = article_dates(doc)
+    # Two versions of a law share most article texts: the version's date keeps their
+    # chunk ids apart (undated documents keep the ids they always had).
+    dated = f"\n@{version.effective_from}" if version.effective_from else ""
     chunks: list[Chunk] = []
     seen: set[str] = set()
     for span in spans:
@@ -43,9 +49,9 @@ def chunk_document(
             continue
         text = doc.text[start:end]
         section = " > ".join((doc.title, *span.section)) if doc.title else " > ".join(span.section)
-        chunk_id = _chunk_id(doc.title, section, text)
+        chunk_id = _chunk_id(doc.title, section, text + dated)
         if chunk_id in seen:  # identical text under an identical heading: keep ids unique
-            chunk_id = _chunk_id(doc.title, section, f"{text}\n@{start}")
+            chunk_id = _chunk_id(doc.title, section, f"{text}\n@{start}{dated}")
         seen.add(chunk_id)
         page, pages, pdf_pages = _pages(doc, start, end)
         chunks.append(
@@ -62,9 +68,20 @@ def chunk_document(
                 effective_date=doc.effective_date,
                 pdf_page=pdf_pages[0] if pdf_pages else None,
                 pdf_pages=pdf_pages,
+                law_id=version.law_id,
+                version=version.label,
+                effective_from=_own_date(section, own_dates) or version.effective_from,
             )
         )
     return chunks
+
+
+def _own_date(section: str, own_dates: dict[str, str]) -> str | None:
+    if not own_dates:
+        return None
+    from fnrag.index.fusion import section_article
+
+    return own_dates.get(section_article(section) or "")
 
 
 def _chunk_id(title: str, section: str, text: str) -> str:

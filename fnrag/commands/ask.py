@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from fnrag.commands.common import print_line
+from fnrag.commands.common import add_as_of, print_line, version_label
 from fnrag.commands.options import add_settings, settings_from
 from fnrag.errors import InputError
 
@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="show each sentence as soon as it is generated and its citations verify",
     )
+    add_as_of(parser)
     # --generator, -k, --mode, the fusion weights, the refusal thresholds, --config.
     add_settings(parser, ["ask", "search", "refusal"])
     parser.set_defaults(func=run)
@@ -101,7 +102,9 @@ def _show(answer: Any, with_text: bool = True) -> None:
             # Section paths start with the document title: don't print it twice.
             shown = citation.section.removeprefix(citation.title).lstrip(" >")
             section = f" — {shown}" if shown else ""
-            print_line(f"[{citation.n}] {citation.title}{page}{section}")
+            print_line(f"[{citation.n}] {citation.title}{page}{section}{version_label(citation)}")
+    for notice in answer.notices if answer.citations else ():
+        print_line(f"참고: {notice}")
     if answer.invalid_citations:
         removed = ", ".join(f"[{c.n}] ({c.reason})" for c in answer.invalid_citations)
         print_line(f"(검증에서 제거된 인용: {removed})")
@@ -129,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
         try:
-            answer = assistant.ask(question, on_text=echo if streaming else None)
+            answer = assistant.ask(question, on_text=echo if streaming else None, as_of=args.as_of)
         except InputError as error:
             if not many:
                 raise

@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no progress on stderr (bars on a terminal, timed lines otherwise)",
     )
+    parser.add_argument(
+        "--effective-from",
+        metavar="YYYY-MM-DD",
+        help="date the statutes that state no 시행일자 (plain-text or PDF laws) as versions in "
+        "force from this day (one file: a FILE.meta.yaml sidecar with 시행일자)",
+    )
     add_settings(parser, ["chunking"])  # --max-chars, --include-chapters, --config
     parser.set_defaults(func=run)
 
@@ -47,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         sign_key=args.sign_key,
         chunking=settings_from(args).chunking,
+        effective_from=args.effective_from,
     )
     for file in report.files:
         note = " (unchanged, reused)" if file.reused else ""

@@ -16,6 +16,7 @@ import shlex
 import sys
 from typing import Any
 
+from fnrag.commands.common import add_as_of
 from fnrag.commands.options import add_settings, given_options, settings_from
 from fnrag.errors import InputError
 
@@ -75,6 +76,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     # -k, the fusion weights and refusal thresholds, --config (--modes picks the modes).
+    add_as_of(parser)
     add_settings(parser, ["search", "refusal"], skip=["mode"])
     parser.set_defaults(func=run)
 
@@ -109,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         sources=args.sources,
         progress=not args.no_progress,
+        as_of=args.as_of,
     )
     command = _command(args, index_dir)
     if args.out:
@@ -134,5 +137,7 @@ def _command(args: argparse.Namespace, index_dir: str) -> str:
         parts += ["--baseline", args.baseline]
     if args.sources:
         parts += ["--sources", *args.sources]
+    if args.as_of:
+        parts += ["--as-of", args.as_of.isoformat()]
     parts += given_options(args)
     return " ".join(shlex.quote(p) for p in parts)

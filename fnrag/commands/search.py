@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from fnrag.commands.common import print_line
+from fnrag.commands.common import add_as_of, print_line, version_label
 from fnrag.commands.options import add_settings, settings_from
 
 
@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: $FNRAG_INDEX_KEY; see build-index --sign-key)",
     )
     parser.add_argument("--json", action="store_true", help="print the hits as a JSON list")
+    add_as_of(parser)
     add_settings(parser, ["search"])  # -k, --mode, the fusion weights, --config
     parser.set_defaults(func=run)
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     index = load_index(args.index, verify_key=args.index_key, config=settings.search)
-    hits = index.search(args.query)
+    hits = index.search(args.query, as_of=args.as_of)
     if args.json:
         print_line(json.dumps([hit.to_json() for hit in hits], ensure_ascii=False, indent=2))
         return 0
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print_line("no matching passages")
     for hit in hits:
         page = f", p.{hit.page}" if hit.page is not None else ""
-        print_line(f"[{hit.rank}] {hit.score:.3f}  {hit.title}{page}")
+        print_line(f"[{hit.rank}] {hit.score:.3f}  {hit.title}{page}{version_label(hit)}")
         print_line(f"    {hit.section}")
         snippet = " ".join(hit.text.split())
         print_line(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")

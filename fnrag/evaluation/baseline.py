@@ -124,8 +124,10 @@ class QuickstartIndex:
     build_seconds: float
     embed_seconds: float
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        """Top-``k`` chunks by inner product of the query and passage embeddings."""
+    def search(self, query: str, k: int = 5, as_of: object = None) -> list[Hit]:
+        """Top-``k`` chunks by inner product of the query and passage embeddings.
+        ``as_of`` is ignored: a quick-start index knows no law versions (which is what
+        it is measured against)."""
         if k < 1 or not self.chunks:
             return []
         vector = np.ascontiguousarray(self.embedder.encode_queries([query]), dtype=np.float32)
@@ -214,8 +216,9 @@ class WhitespaceBM25:
             total[rows] += idf * tf * (self.k1 + 1.0) / (tf + norm[rows])
         return total
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        """Top-``k`` chunks with a positive score, best first."""
+    def search(self, query: str, k: int = 5, as_of: object = None) -> list[Hit]:
+        """Top-``k`` chunks with a positive score, best first (``as_of`` ignored, as
+        by the quick-start baseline)."""
         if k < 1 or not self.chunks:
             return []
         scores = self.scores(query)

@@ -82,9 +82,18 @@ def run_evaluation(
     sources: Sequence[str] | None = None,
     progress: bool = False,
     refusal: RefusalPolicy | None = None,
+    as_of: Any = None,
 ) -> runner.EvalReport:
     """Evaluate ``index`` (an ``fnrag.index.Index``) on ``items``; see the module doc.
-    ``refusal`` is the Assistant's weak-evidence policy (default: the calibrated one)."""
+    ``refusal`` is the Assistant's weak-evidence policy (default: the calibrated one);
+    ``as_of`` the date for questions that carry none (default: today)."""
+    if as_of is not None:
+        from dataclasses import replace as _with
+
+        from fnrag.versions.dates import parse_date
+
+        day = parse_date(as_of).isoformat()
+        items = [i if i.as_of else _with(i, as_of=day) for i in items]
     for mode in modes:
         if mode not in runner.MODES:
             raise InputError(f"unknown mode {mode!r}; choose from {', '.join(runner.MODES)}")
@@ -154,8 +163,8 @@ def run_evaluation(
 
 
 def _mode_search(index: Any, mode: str) -> runner.SearchFn:
-    def search(query: str, depth: int) -> list[Any]:
-        return list(index.search(query, k=depth, mode=mode))
+    def search(query: str, depth: int, **dated: Any) -> list[Any]:
+        return list(index.search(query, k=depth, mode=mode, **dated))
 
     return search
 
@@ -189,7 +198,7 @@ def _evaluate_generator(
         closed = runner.evaluate_answers(
             spec.label,
             "closed-book",
-            lambda q: closed_book_answer(generator, q),
+            lambda q, **_dated: closed_book_answer(generator, q),
             items,
             by_id.get,
             tick=lambda: bar.update(1),

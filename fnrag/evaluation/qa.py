@@ -30,6 +30,8 @@ class QAItem:
         gold: the passages that answer it (empty for out-of-scope questions).
         out_of_scope: the question must be refused.
         line: 1-based line number in the QA file (for messages).
+        as_of: the ISO date the question is asked for (``"as_of"`` in the file; None:
+            the evaluation's date, by default today).
     """
 
     id: str
@@ -37,6 +39,7 @@ class QAItem:
     gold: tuple[GoldRef, ...]
     out_of_scope: bool = False
     line: int = 0
+    as_of: str | None = None
 
     @property
     def in_scope(self) -> bool:
@@ -110,7 +113,17 @@ def parse_qa_line(line: str, path: Path, number: int) -> QAItem:
             f"{where}: question {qid!r} has an empty 'gold' list; add its gold passages "
             'or mark it "out_of_scope": true'
         )
-    return QAItem(id=qid, question=question, gold=gold, out_of_scope=out_of_scope, line=number)
+    as_of = data.get("as_of")
+    if as_of is not None:
+        from fnrag.versions.dates import parse_date
+
+        try:
+            as_of = parse_date(as_of).isoformat()
+        except InputError as error:
+            raise InputError(f"{where}: question {qid!r}: {error}") from None
+    return QAItem(
+        id=qid, question=question, gold=gold, out_of_scope=out_of_scope, line=number, as_of=as_of
+    )
 
 
 def _parse_gold(entry: Any, where: str, qid: str, index: int) -> GoldRef:

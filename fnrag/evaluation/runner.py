@@ -21,7 +21,8 @@ MODES = ("hybrid", "dense", "lexical")
 HIT_KS = (1, 3, 5, 10)
 DEPTH = 10  # MRR@10 / nDCG@10 need the top 10
 
-SearchFn = Callable[[str, int], Sequence[Hit]]
+# (query, depth, as_of=…) → ranked hits; as_of is passed only for dated questions.
+SearchFn = Callable[..., Sequence[Hit]]
 
 
 @dataclass(frozen=True)
@@ -100,13 +101,13 @@ def evaluate_retrieval(
     """
     records: list[QuestionRetrieval] = []
     if items:
-        search(items[0].question, DEPTH)
+        search(items[0].question, DEPTH, **_dated(items[0]))
     for item in items:
         if not item.in_scope:
             continue
         n_relevant = sum(1 for c in chunks if m.is_gold(c.source, c.text, item.gold))
         started = time.perf_counter()
-        hits = list(search(item.question, DEPTH))
+        hits = list(search(item.question, DEPTH, **_dated(item)))
         seconds = time.perf_counter() - started
         records.append(
             QuestionRetrieval(
@@ -125,6 +126,12 @@ def evaluate_retrieval(
         questions=tuple(records),
         n_chunks=len(chunks),
     )
+
+
+def _dated(item: QAItem) -> dict[str, str]:
+    """``as_of`` for a question asked about a date; nothing (today) otherwise, so that
+    systems without versions (the baselines) still answer undated questions."""
+    return {"as_of": item.as_of} if item.as_of else {}
 
 
 def score_retrieval(records: Sequence[QuestionRetrieval]) -> RetrievalScores:
@@ -299,10 +306,10 @@ def evaluate_answers(
     warm-up question, so that model loading is not counted as latency)."""
     records: list[QuestionAnswer] = []
     if items:
-        ask(items[0].question)
+        ask(items[0].question, **_dated(items[0]))
     for item in items:
         started = time.perf_counter()
-        answer = ask(item.question)
+        answer = ask(item.question, **_dated(item))
         seconds = time.perf_counter() - started
         records.append(replace(judge_answer(item, answer, chunk_lookup), seconds=seconds))
         tick()

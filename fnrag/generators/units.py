@@ -91,8 +91,10 @@ def _pieces(text: str) -> tuple[str, ...]:
 
 
 def is_statute(source: str, section: str) -> bool:
-    return (source.lower().endswith((".md", ".txt")) and section_article(section) is not None) or (
-        "부칙" in section and source.lower().endswith(".md")
+    # .json: a law.go.kr JSON law, laid out as its Markdown is (fnrag.ingest.law_json).
+    laid_out = source.lower().endswith((".md", ".txt", ".json"))
+    return (laid_out and section_article(section) is not None) or (
+        "부칙" in section and source.lower().endswith((".md", ".json"))
     )
 
 

@@ -53,6 +53,8 @@ class BM25Index:
         self._post_docs = doc_rows[order].astype(np.int32)
         self._post_tfs = self.term_freqs[order]
         counts = np.bincount(self.term_ids, minlength=len(vocabulary))
+        self.term_ids_sorted = self.term_ids[order]
+        self._statistics: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
         self._post_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         doc_freq = counts.astype(np.float64)
         # The +1 inside the log keeps idf positive for very common terms (Lucene's form).
@@ -96,14 +98,39 @@ class BM25Index:
             }
         )
 
-    def scores(self, query_tokens: Sequence[str] | Mapping[str, float]) -> np.ndarray:
+    def statistics(self, rows: np.ndarray | None) -> tuple[np.ndarray, float]:
+        """(idf, average length) over the documents where ``rows`` is True: the
+        collection a date-filtered search searches, so that a superseded version held
+        beside the text in force does not change how today's text scores. Cached per
+        mask object (the version filter keeps one per date)."""
+        if rows is None:
+            return self.idf, self.avg_length
+        cached = self._statistics.get(id(rows))
+        if cached is not None and cached[0] is rows:
+            return cached[1], cached[2]
+        n_docs = int(rows.sum())
+        kept = rows[self._post_docs]
+        doc_freq = np.bincount(self.term_ids_sorted[kept], minlength=len(self.vocabulary))
+        idf = np.log(1.0 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5)).astype(np.float32)
+        avg = float(self.doc_lengths[rows].mean()) if n_docs else 0.0
+        if len(self._statistics) > 64:
+            self._statistics.clear()
+        self._statistics[id(rows)] = (rows, idf, avg)
+        return idf, avg
+
+    def scores(
+        self, query_tokens: Sequence[str] | Mapping[str, float], rows: np.ndarray | None = None
+    ) -> np.ndarray:
         """BM25 score of every document for the query (zeros where nothing matches).
 
         ``query_tokens`` is a token list (repeats count) or a term → weight mapping.
+        ``rows``: score only these documents, with the collection statistics of these
+        documents (the others score 0).
         """
         scores = np.zeros(self.n_docs, dtype=np.float32)
         if not self.n_docs:
             return scores
+        idf, avg_length = self.statistics(rows)
         k1, b = self.params.k1, self.params.b
         weights = query_tokens if isinstance(query_tokens, Mapping) else Counter(query_tokens)
         for term, query_count in weights.items():
@@ -113,9 +140,9 @@ class BM25Index:
             lo, hi = self._post_ptr[term_id], self._post_ptr[term_id + 1]
             docs = self._post_docs[lo:hi]
             tf = self._post_tfs[lo:hi]
-            norm = k1 * (1.0 - b + b * self.doc_lengths[docs] / max(self.avg_length, 1e-9))
-            scores[docs] += query_count * self.idf[term_id] * tf * (k1 + 1.0) / (tf + norm)
-        return scores
+            norm = k1 * (1.0 - b + b * self.doc_lengths[docs] / max(avg_length, 1e-9))
+            scores[docs] += query_count * idf[term_id] * tf * (k1 + 1.0) / (tf + norm)
+        return scores if rows is None else np.where(rows, scores, 0.0).astype(np.float32)
 
     def save(self, path: Path) -> dict[str, str]:
         """Write ``<path>.npz`` (arrays) and ``<path>.vocab.json``; returns file names."""

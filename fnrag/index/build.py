@@ -1,13 +1,16 @@
 """Building an index: ingest, chunk, embed, tokenise, write, commit.
 
 ``build_index`` reuses whatever the previous index in the same directory already
-computed: chunks of files whose sha256 did not change, and embeddings of chunks
-whose id did not change (when the embedder is the same). Rebuilding after one
-document changed therefore costs little more than that document.
+computed: chunks of files whose sha256 did not change, and embeddings and tokens of
+chunks whose indexed text did not change (when the embedder is the same). Rebuilding
+after one document changed, or after adding a new version of a law, therefore costs
+little more than the articles that changed. Versions of one law are linked into a
+chain (``fnrag.versions.chains``) over every chunk of the build.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -19,18 +22,17 @@ from typing import Any
 import numpy as np
 
 from fnrag.chunking.spans import ChunkConfig
-from fnrag.embedders.base import same_embedder
-from fnrag.errors import FnragError, InputError
+from fnrag.errors import InputError
 from fnrag.index import signing, store
 from fnrag.index.bm25 import BM25Index
 from fnrag.index.progress import Progress
-from fnrag.index.store import read_chunks
+from fnrag.index.reuse import CHUNKER_VERSION, TermsByChunk, content_key, previous_state
 from fnrag.korean.tokens import tokenize_many
 from fnrag.paths import VERSION, default_index_dir, sample_corpus_dir
 from fnrag.types import Chunk
+from fnrag.versions.chains import link_versions, version_chains
+from fnrag.versions.dates import parse_date
 
-# Bumped when chunking changes, so cached per-file chunks are not reused across versions.
-CHUNKER_VERSION = 2
 # Chunks per embedder / Kiwi call: large enough to batch well, small enough that a
 # 50 MB source never holds all its intermediates at once.
 EMBED_BATCH = 1024
@@ -83,58 +85,6 @@ class BuildReport:
     notes: tuple[str, ...] = ()
 
 
-def _previous_state(
-    index_dir: Path,
-    embedder_identity: dict[str, Any],
-    verify_key: bytes | None = None,
-    chunking: ChunkConfig | None = None,
-) -> tuple[dict, dict, _TermsByChunk]:
-    """Chunks by source (with file sha), embeddings and term counts by chunk id.
-
-    An unreadable previous index is simply not reused: the build replaces it. With a
-    key, neither is one it does not verify: its chunks would be re-signed unchecked.
-    """
-    try:
-        manifest = store.read_manifest(index_dir, verify_key=verify_key)
-        paths = store.verify_files(index_dir, manifest)
-        chunks = read_chunks(paths["chunks"])
-    except FnragError:
-        return {}, {}, _TermsByChunk(None, {})
-    by_source: dict[str, tuple[str, list[Chunk]]] = {}
-    # Indexes from before chunk settings existed were cut with the defaults.
-    recorded_cut = manifest.get("chunking") or asdict(ChunkConfig())
-    if manifest.get("chunker_version") == CHUNKER_VERSION and recorded_cut == asdict(
-        chunking or ChunkConfig()
-    ):
-        file_sha = {entry["source"]: entry["sha256"] for entry in manifest.get("sources", [])}
-        for chunk in chunks:
-            if chunk.source in file_sha:
-                by_source.setdefault(chunk.source, (file_sha[chunk.source], []))[1].append(chunk)
-    vectors: dict[str, np.ndarray] = {}
-    if same_embedder(embedder_identity, manifest.get("embedder") or {}):
-        # Memory-mapped: rows are read when reused, not all at once.
-        matrix = np.load(paths["embeddings"], mmap_mode="r", allow_pickle=False)
-        vectors = {chunk.chunk_id: matrix[row] for row, chunk in enumerate(chunks)}
-    bm25 = BM25Index.load(paths["bm25"], paths["bm25_vocab"])
-    terms = _TermsByChunk(bm25, {chunk.chunk_id: row for row, chunk in enumerate(chunks)})
-    return by_source, vectors, terms
-
-
-class _TermsByChunk(dict[str, int]):
-    """chunk id → its term counts in the previous index, computed when asked for.
-
-    A Counter per chunk up front costs about 1 GB for a 50 MB source.
-    """
-
-    def __init__(self, bm25: BM25Index | None, rows: dict[str, int]) -> None:
-        super().__init__(rows)
-        self.bm25 = bm25
-
-    def terms(self, chunk_id: str) -> list[str]:
-        assert self.bm25 is not None  # rows are empty without one
-        return list(self.bm25.doc_terms(self[chunk_id]).elements())
-
-
 def _unique_ids(chunks: list[Chunk]) -> list[Chunk]:
     """Identical title+section+text twice would collide; number the repeats."""
     seen: dict[str, int] = {}
@@ -155,6 +105,7 @@ def build_index(
     exact_search_limit: int = 50_000,
     sign_key: signing.KeySource | None = None,
     chunking: ChunkConfig | None = None,
+    effective_from: Any = None,
 ) -> BuildReport:
     """Ingest, chunk, embed and index ``sources`` into ``out_dir``, atomically.
 
@@ -171,6 +122,9 @@ def build_index(
         sign_key: sign the manifest with this HMAC key (a key file's path, or the key's
             bytes; at least 32 random bytes). Default: the file ``$FNRAG_INDEX_KEY`` names,
             else unsigned. With a key, a previous index is reused only if it verifies.
+        effective_from: a date (``datetime.date`` or ISO) for statutes that state no
+            시행일자 (plain-text or PDF laws): they become versions in force from it. A
+            ``FILE.meta.yaml`` sidecar dates one file; this dates all undated statutes.
 
     Example:
         >>> report = build_index(["index/sample"], "/tmp/fnrag-idx")  # doctest: +SKIP
@@ -183,6 +137,7 @@ def build_index(
     from fnrag.ingest.sources import load_document
 
     started = time.perf_counter()
+    dated = parse_date(effective_from, what="effective_from").isoformat() if effective_from else ""
     cut = chunking or ChunkConfig()
     index_dir = _index_dir(out_dir)
     key = signing.resolve_key(sign_key)
@@ -200,7 +155,7 @@ def build_index(
     shown = Progress(progress)
     with store.build_lock(index_dir) as lock_note:
         notes = [lock_note] if lock_note else []
-        previous_chunks, previous_vectors, previous_terms = _previous_state(
+        previous_chunks, previous_vectors, previous_terms = previous_state(
             index_dir, identity, key, cut
         )
         chunks: list[Chunk] = []
@@ -208,12 +163,15 @@ def build_index(
         sources_meta: list[dict[str, Any]] = []
         stage = time.perf_counter()
         for path, source in shown.files(files):
-            digest = store.sha256_file(path)
+            digest = _source_digest(path, dated)
             cached = previous_chunks.get(source)
             if cached is not None and cached[0] == digest:
                 file_chunks, reused, title, kind = cached[1], True, cached[1][0].title, "cached"
             else:
                 document = load_document(path, source)
+                if dated and document.kind == "statute" and not document.effective_date:
+                    document = replace(document, metadata={**document.metadata, "시행일자": dated})
+                    notes.append(f"{source} states no 시행일자: dated {dated} (effective_from)")
                 file_chunks, reused, title, kind = (
                     chunk_document(document, cut.max_chars, include_chapters=cut.include_chapters),
                     False,
@@ -231,7 +189,8 @@ def build_index(
                     "chunks": len(file_chunks),
                 }
             )
-        chunks = _unique_ids(chunks)
+        chunks, version_notes = link_versions(_unique_ids(chunks))
+        notes.extend(version_notes)
         if not chunks:
             raise InputError("the sources yielded no text to index; check that they are not empty")
         seconds["ingest"] = time.perf_counter() - stage
@@ -286,6 +245,20 @@ def build_index(
     )
 
 
+def _source_digest(path: Path, dated: str = "") -> str:
+    """The file's sha256, combined with its ``FILE.meta.yaml`` sidecar's when there is
+    one and with an ``effective_from`` date: a corrected 시행일자 must re-read the file."""
+    from fnrag.ingest.sources import sidecar_path
+
+    digest = store.sha256_file(path)
+    side = sidecar_path(Path(path))
+    if side.is_file():
+        digest = hashlib.sha256(f"{digest}:{store.sha256_file(side)}".encode()).hexdigest()
+    if dated:
+        digest = hashlib.sha256(f"{digest}:effective_from={dated}".encode()).hexdigest()
+    return digest
+
+
 def _index_dir(out_dir: str | os.PathLike[str] | None) -> Path:
     if out_dir is None:
         return default_index_dir()
@@ -313,8 +286,9 @@ def _embed(
     )
     missing = []
     for i, chunk in enumerate(chunks):
-        if chunk.chunk_id in previous:
-            vectors[i] = previous[chunk.chunk_id]
+        key = content_key(chunk)
+        if key in previous:
+            vectors[i] = previous[key]
         else:
             missing.append(i)
     bar = shown.bar("embedding", len(missing), "chunks")
@@ -328,7 +302,7 @@ def _embed(
 
 
 def _token_lists(
-    chunks: list[Chunk], previous: _TermsByChunk, shown: Progress
+    chunks: list[Chunk], previous: TermsByChunk, shown: Progress
 ) -> Iterator[list[str]]:
     """Each chunk's search tokens, in order: Kiwi in batches, or the previous index's.
 
@@ -338,10 +312,11 @@ def _token_lists(
     bar = shown.bar("tokenising", len(chunks), "chunks")
     for start in range(0, len(chunks), TOKENIZE_BATCH):
         batch = chunks[start : start + TOKENIZE_BATCH]
-        todo = [c.indexed_text for c in batch if c.chunk_id not in previous]
+        keys = [content_key(c) for c in batch]
+        todo = [c.indexed_text for c, key in zip(batch, keys, strict=True) if key not in previous]
         fresh = iter(tokenize_many(todo))
-        for chunk in batch:
-            yield previous.terms(chunk.chunk_id) if chunk.chunk_id in previous else next(fresh)
+        for key in keys:
+            yield previous.terms(key) if key in previous else next(fresh)
         bar.update(len(batch))
     bar.close()
 
@@ -389,5 +364,6 @@ def _manifest(
             "vocabulary": len(bm25.vocabulary),
         },
         "sources": sources_meta,
+        "versions": version_chains(chunks),
         "files": files,
     }

@@ -11,14 +11,24 @@ from typing import Any
 import numpy as np
 
 from fnrag.embedders.base import EmbedderIdentity, same_embedder
-from fnrag.errors import EmbedderMismatchError, IndexFormatError, InputError
+from fnrag.errors import EmbedderMismatchError, IndexFormatError, InputError, NoTextInForceError
 from fnrag.index import signing, store
 from fnrag.index.bm25 import BM25Index
 from fnrag.index.fusion import SEARCH_MODES, SearchConfig, collapse_overlaps, section_article
 from fnrag.index.plan import candidate_boosts, plan_query, rank_candidates
 from fnrag.index.store import read_chunks
 from fnrag.paths import default_index_dir
-from fnrag.types import MAX_QUESTION_CHARS, Chunk, Hit, QueryPlan, Retrieval
+from fnrag.types import (
+    MAX_QUESTION_CHARS,
+    AmendmentRecord,
+    ArticleDiff,
+    Chunk,
+    Hit,
+    QueryPlan,
+    Retrieval,
+)
+from fnrag.versions.chains import VersionFilter
+from fnrag.versions.dates import korean_date, resolve_as_of
 
 __all__ = ["MAX_QUERY_CHARS", "SEARCH_MODES", "Index", "load_index"]
 
@@ -96,6 +106,7 @@ class Index:
         self._by_id = {chunk.chunk_id: chunk for chunk in self.chunks}
         self._spans = [(c.source, c.start, c.end) for c in self.chunks]
         self._articles = [section_article(c.section) for c in self.chunks]
+        self.versions = VersionFilter(self.chunks)
         self._embedder_spec = embedder if embedder is not None else manifest.get("embedder_spec")
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
@@ -149,19 +160,40 @@ class Index:
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Hit]:
-        """The ``k`` best chunks for ``query``.
+    def search(
+        self, query: str, k: int | None = None, mode: str | None = None, *, as_of: Any = None
+    ) -> list[Hit]:
+        """The ``k`` best chunks for ``query`` among the text in force on ``as_of``.
 
         Args:
             query: the question (Korean or mixed); at most 2,000 characters.
             k: how many hits to return (default: the search config's, 5).
             mode: ``hybrid`` (default), ``dense`` or ``lexical``.
-        """
-        return list(self.retrieve(query, k, mode).hits)
+            as_of: a ``datetime.date`` or ISO string (default: today). Only law text in
+                force on that date is searched (superseded and not-yet-in-force versions
+                are not), plus undated documents such as guides.
 
-    def retrieve(self, query: str, k: int | None = None, mode: str | None = None) -> Retrieval:
+        Raises:
+            NoTextInForceError: the index holds versioned law text, none of it in force
+                on ``as_of`` (a date before its oldest version).
+        """
+        return list(self.retrieve(query, k, mode, as_of=as_of).hits)
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        mode: str | None = None,
+        *,
+        as_of: Any = None,
+        plan: QueryPlan | None = None,
+    ) -> Retrieval:
         """Like :meth:`search`, with the analysis and the query vector kept for what
-        comes next (refusal, the generator): one analysis and one embedding per question."""
+        comes next (refusal, the generator): one analysis and one embedding per question.
+
+        ``plan``: a prepared analysis of ``query`` to use instead of ``plan_query`` (a
+        follow-up with terms carried from earlier turns, ``fnrag.answering.conversation``)."""
+        day = resolve_as_of(as_of)
         k = self.config.k if k is None else k
         mode = mode or self.config.mode
         query = _check_query(query)
@@ -169,10 +201,22 @@ class Index:
             raise InputError(f"unknown search mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
         if k < 1:
             raise InputError("k must be at least 1")
-        k = min(k, len(self.chunks))
-        plan = plan_query(query, self.fusion.expansion_weight, self.vocabulary)
+        if not self.versions.holds_law_text_on(day):
+            raise NoTextInForceError(
+                f"the index at {self.index_dir} holds no law text in force on "
+                f"{korean_date(day)} ({day.isoformat()}): its oldest version takes effect on "
+                f"{self.versions.earliest()}; ask about a later date, or add the text in force "
+                "then to the index",
+                day.isoformat(),
+                self.versions.earliest() or "",
+            )
+        mask = self.versions.mask(day)
+        allowed = None if mask.all() else mask
+        k = min(k, len(self.chunks) if allowed is None else int(allowed.sum()))
+        if plan is None:
+            plan = plan_query(query, self.fusion.expansion_weight, self.vocabulary)
         if mode == "lexical":
-            lexical = self.bm25.scores(list(plan.tokens))
+            lexical = self._lexical(list(plan.tokens), allowed)
             order = [int(i) for i in np.argsort(-lexical, kind="stable")[:k] if lexical[i] > 0]
             hits = [
                 Hit.from_chunk(
@@ -180,23 +224,42 @@ class Index:
                 )
                 for rank, i in enumerate(order, start=1)
             ]
-            return Retrieval(query, plan, tuple(hits), mode)
+            return Retrieval(query, plan, tuple(hits), mode, as_of=day.isoformat())
         if mode == "dense":
             vector = self.encode_query(query)
-            scores, ids = self.dense.search(vector[None, :], k)
+            scores, ids = self._dense_top(vector, k, allowed)
             hits = [
                 Hit.from_chunk(self.chunks[int(i)], rank, float(s), dense_score=float(s))
-                for rank, (s, i) in enumerate(zip(scores[0], ids[0], strict=True), start=1)
+                for rank, (s, i) in enumerate(zip(scores, ids, strict=True), start=1)
                 if i >= 0
             ]
-            return Retrieval(query, plan, tuple(hits), mode, vector, vector)
+            return Retrieval(query, plan, tuple(hits), mode, vector, vector, as_of=day.isoformat())
         # One encoder call: the expanded text retrieves better (tune_qa hit@1 0.717 vs
         # 0.683 with the bare question), while the scope check is calibrated on the
         # question as asked, so when an expansion applies both go in one batch.
         texts = [plan.dense_text] if plan.dense_text == query else [plan.dense_text, query]
         vectors = self.encode_queries(texts)
-        fused = tuple(self._hybrid(plan, vectors[0], k))
-        return Retrieval(query, plan, fused, mode, vectors[0], vectors[-1])
+        fused = tuple(self._hybrid(plan, vectors[0], k, allowed))
+        return Retrieval(query, plan, fused, mode, vectors[0], vectors[-1], as_of=day.isoformat())
+
+    def diff(self, law: str, article: str, from_date: Any, to_date: Any = None) -> ArticleDiff:
+        """``article`` of ``law`` as in force on ``from_date`` and ``to_date`` (default
+        today), aligned by 항/호/목 (see :mod:`fnrag.versions.diff`).
+
+        Example:
+            >>> index.diff("시행령", "제4조", "2017-03-01")  # doctest: +SKIP
+        """
+        from fnrag.versions.diff import diff_article
+
+        return diff_article(self, law, article, from_date, to_date)
+
+    def amendments(self, law: str | None = None) -> list[AmendmentRecord]:
+        """The amendments the held versions' 부칙 record (of ``law``, or of every law):
+        공포번호, 공포일, the amending law, the 시행 sentence and 경과조치."""
+        from fnrag.versions.addenda import amendment_records
+        from fnrag.versions.diff import resolve_law
+
+        return amendment_records(self, resolve_law(self, law) if law else None)
 
     def encode_query(self, text: str) -> np.ndarray:
         """The query embedding of ``text`` (read-only)."""
@@ -208,18 +271,42 @@ class Index:
         matrix.setflags(write=False)
         return matrix
 
-    def _hybrid(self, plan: QueryPlan, query_vector: np.ndarray, k: int) -> list[Hit]:
+    def _lexical(self, terms: Any, allowed: np.ndarray | None) -> np.ndarray:
+        """BM25 scores of every row; rows not searchable on the date score 0, and the
+        collection statistics are those of the rows searched."""
+        return self.bm25.scores(terms, allowed)
+
+    def _dense_top(
+        self, query_vector: np.ndarray, n: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest rows (scores, row ids) among those searchable on the date.
+
+        Unfiltered, FAISS answers; filtered, the rows in force are scored exactly (the
+        vectors are in memory; a few thousand dot products), so a filter never leaves
+        fewer than ``n`` results the way over-fetching can."""
+        if allowed is None:
+            scores, ids = self.dense.search(query_vector[None, :], n)
+            return scores[0], ids[0]
+        rows = np.flatnonzero(allowed)
+        scores = self.vectors[rows] @ query_vector
+        top = np.argsort(-scores, kind="stable")[:n]
+        return scores[top], rows[top]
+
+    def _hybrid(
+        self, plan: QueryPlan, query_vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[Hit]:
         config = self.fusion
         # Each retriever contributes its top candidates; a caller asking for more
         # results than that widens the pool, so k hits come back whenever k chunks exist.
-        n = min(max(config.candidates, k), len(self.chunks))
-        lexical_all = self.bm25.scores(plan.terms)
+        searchable = len(self.chunks) if allowed is None else int(allowed.sum())
+        n = min(max(config.candidates, k), searchable)
+        lexical_all = self._lexical(plan.terms, allowed)
         lexical_top = np.argsort(-lexical_all, kind="stable")[:n]
-        _, dense_ids = self.dense.search(query_vector[None, :], n)
+        _, dense_ids = self._dense_top(query_vector, n, allowed)
         candidates = np.array(
             sorted(
                 {int(i) for i in lexical_top if lexical_all[i] > 0}
-                | {int(i) for i in dense_ids[0] if i >= 0}
+                | {int(i) for i in dense_ids if i >= 0}
             ),
             dtype=np.int64,
         )

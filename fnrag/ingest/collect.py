@@ -15,7 +15,8 @@ from pathlib import Path
 
 from fnrag.errors import IngestError, InputError
 
-SUPPORTED_SUFFIXES = (".pdf", ".md", ".markdown", ".txt")
+# .json: law.go.kr Open API law texts (fnrag.ingest.law_json).
+SUPPORTED_SUFFIXES = (".pdf", ".md", ".markdown", ".txt", ".json")
 # A folder tree this large is a home directory or a disk, not a document collection.
 MAX_WALK_ENTRIES = 200_000
 
@@ -199,6 +200,8 @@ def _skip_reason(entry: Path) -> str | None:
         return "broken symbolic link"
     if is_dir:
         return None
+    if entry.name.lower().endswith(".meta.yaml"):
+        return "sidecar (read with the file it describes)"
     if entry.name.lower() == "readme.md":
         return "README (describes the folder, not indexed)"
     if entry.suffix.lower() not in SUPPORTED_SUFFIXES:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ def load_document(path: Path, source: str) -> Document:
     digest = hashlib.sha256(data).hexdigest()
     if path.suffix.lower() == ".pdf":
         doc = _load_pdf(path, source, data, digest)
+    elif path.suffix.lower() == ".json":
+        from fnrag.ingest.law_json import load_law_json
+
+        doc = load_law_json(data, source, digest)
     else:
         if len(data) > MAX_TEXT_BYTES:
             raise IngestError(
@@ -76,7 +81,32 @@ def load_document(path: Path, source: str) -> Document:
         raise IngestError(
             f"{source}: no text in the document; add text or leave it out of the sources"
         )
+    extra = read_sidecar(path, source)
+    if extra:
+        # The operator's sidecar wins over the file's own front matter / PDF metadata:
+        # it is how a file without (or with wrong) dates gets its 시행일자.
+        doc = replace(doc, metadata={**doc.metadata, **extra})
     return doc
+
+
+def sidecar_path(path: Path) -> Path:
+    """``FILE.meta.yaml`` beside ``FILE``: 시행일자, 법령ID, 공포번호 … for a file that
+    cannot carry front matter (a PDF, a plain-text law)."""
+    return path.with_name(path.name + ".meta.yaml")
+
+
+def read_sidecar(path: Path, source: str) -> dict[str, str]:
+    """The sidecar's keys as strings ({} when there is none)."""
+    side = sidecar_path(Path(path))
+    if not side.is_file():
+        return {}
+    try:
+        raw = side.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IngestError(
+            f"{source}: its sidecar {side.name} cannot be read ({exc}); save it as UTF-8 YAML"
+        ) from exc
+    return _front_matter(raw, f"{source} (sidecar {side.name})")
 
 
 def _decode(data: bytes, source: str) -> str:

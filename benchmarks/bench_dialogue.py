@@ -1,0 +1,167 @@
+"""Follow-up questions (issue 15): second turns asked with their history, alone, and more.
+
+Usage::
+
+    python benchmarks/bench_dialogue.py --index INDEX_DIR [--dialogues FILE] [--generator SPEC]
+        [--verbose]
+
+``INDEX_DIR``: the real corpus indexed with the default embedder (as ``tests/conftest.py``
+``real_index_dir`` builds it). ``--dialogues`` (default ``benchmarks/data/dialogues.jsonl``):
+one dialogue per line, ``{"id", "split", "history": [{"role", "content"}, …], "q", "gold"}``;
+``q`` is the last turn and ``gold`` its passages (the QA format, ``fnrag.evaluation.qa``).
+When the history ends with a user turn, the assistant's reply to it is what fnrag answers
+it (as in a real chat). ``split``: ``tune`` / ``check`` (follow-ups: the method was tuned on
+the first half only) or ``switch`` (a self-contained new question: no carry-over wanted).
+
+Per split and way of asking the last turn — with its history; alone; the first turn alone
+(does the first answer already hold the gold?); first turn and follow-up pasted together as
+one question (the naive baseline) — it prints: gold among the top-5 passages, gold cited
+(some cited passage is gold: the rule of ``fnrag eval``), refused, citation validity; and
+how often the follow-up/self-contained recogniser (``fnrag.answering.conversation``) agrees
+with the split, also over the standalone questions of the QA sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_ask import DEFAULT_SETS, _generator, _share, gold_cited, valid
+
+from fnrag.answering.assistant import Answer, Assistant
+from fnrag.answering.conversation import is_follow_up, topic_vocabulary
+from fnrag.evaluation.metrics import GoldRef, is_gold
+from fnrag.evaluation.qa import load_qa
+
+_HERE = Path(__file__).resolve().parent
+DEFAULT_DIALOGUES = _HERE / "data/dialogues.jsonl"
+WAYS = ("with history", "alone", "first turn alone", "pasted together")
+
+
+def load_dialogues(path: Path) -> list[dict[str, Any]]:
+    """Dialogue rows, with their gold parsed by the QA loader (same validation)."""
+    items = {item.id: item for item in load_qa(path)}
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    for row in rows:
+        row["gold_refs"] = items[str(row["id"])].gold
+    return rows
+
+
+def in_top(answer: Answer, gold: tuple[GoldRef, ...], k: int = 5) -> bool:
+    ranked = sorted(answer.passages, key=lambda h: h.rank)[:k]
+    return any(is_gold(h.source, h.text, gold) for h in ranked)
+
+
+def history_of(assistant: Assistant, turns: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The dialogue's turns, each user turn left unanswered answered by fnrag."""
+    history: list[dict[str, str]] = []
+    for i, turn in enumerate(turns):
+        history.append(turn)
+        unanswered = turn["role"] == "user" and (
+            i + 1 == len(turns) or turns[i + 1]["role"] != "assistant"
+        )
+        if unanswered:
+            earlier = history[:-1] or None
+            reply = assistant.ask(turn["content"], history=earlier)
+            history.append({"role": "assistant", "content": reply.text})
+    return history
+
+
+def run(assistant: Assistant, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    results = []
+    for row in rows:
+        history = history_of(assistant, row["history"])
+        first = next(t["content"] for t in row["history"] if t["role"] == "user")
+        started = time.perf_counter()
+        followed = assistant.ask(row["q"], history=history)
+        elapsed = (time.perf_counter() - started) * 1000
+        answers = {
+            "with history": followed,
+            "alone": assistant.ask(row["q"]),
+            "first turn alone": assistant.ask(first),
+            "pasted together": assistant.ask(f"{first} {row['q']}"),
+        }
+        results.append({"row": row, "answers": answers, "ms": elapsed})
+    return results
+
+
+def summarise(results: list[dict[str, Any]], way: str) -> dict[str, str]:
+    n = len(results)
+    pairs = [(r["row"]["gold_refs"], r["answers"][way]) for r in results]
+    return {
+        "gold in top 5": _share(sum(in_top(a, g) for g, a in pairs), n),
+        "gold cited": _share(sum(gold_cited(a, g) for g, a in pairs), n),
+        "refused": _share(sum(a.refused for _, a in pairs), n),
+        "citation validity": _share(sum(valid(a) for _, a in pairs), n),
+    }
+
+
+def recogniser(index: Any, rows: list[dict[str, Any]]) -> list[str]:
+    topics = topic_vocabulary(index)
+    lines = []
+    for split in ("tune", "check", "switch"):
+        chosen = [r for r in rows if r.get("split") == split]
+        if not chosen:
+            continue
+        wanted = split != "switch"
+        agree = sum(is_follow_up(r["q"], topics) == wanted for r in chosen)
+        what = "self-contained" if split == "switch" else "follow-up"
+        lines.append(f"{split}: recognised as {what} {_share(agree, len(chosen))}")
+    standalone = [
+        item.question
+        for path in DEFAULT_SETS
+        if path.is_file()
+        for item in load_qa(path)
+        if item.in_scope
+    ]
+    alone = sum(not is_follow_up(q, topics) for q in standalone)
+    lines.append(
+        f"standalone questions of the QA sets recognised as self-contained "
+        f"{_share(alone, len(standalone))}"
+    )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--dialogues", type=Path, default=DEFAULT_DIALOGUES)
+    parser.add_argument("--generator", default="extractive")
+    parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    assistant = Assistant(args.index, generator=_generator(args.generator), k=args.k, log=False)
+    assistant.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi, caches
+    rows = load_dialogues(args.dialogues)
+    results = run(assistant, rows)
+    if args.verbose:
+        for r in results:
+            a = r["answers"]["with history"]
+            mark = "gold" if gold_cited(a, r["row"]["gold_refs"]) else "MISS"
+            print(f"[{r['row']['id']} {mark}] {r['row']['q']} ⇒ {a.resolved_question}")
+    splits = [s for s in ("tune", "check", "switch") if any(r.get("split") == s for r in rows)]
+    groups = {s: [r for r in results if r["row"].get("split") == s] for s in splits}
+    follow = [r for r in results if r["row"].get("split") != "switch"]
+    if len(groups) > 1 and follow:
+        groups["all follow-ups"] = follow
+    print(f"dialogues: {args.dialogues.name}, {len(rows)} ({', '.join(splits)})")
+    print("| split | asked | gold in top 5 | gold cited | refused | citation validity |")
+    print("|---|---|---|---|---|---|")
+    for name, group in groups.items():
+        for way in WAYS:
+            s = summarise(group, way)
+            print(f"| {name} (n={len(group)}) | {way} | " + " | ".join(s.values()) + " |")
+    for line in recogniser(assistant.index, rows):
+        print(line)
+    latencies = sorted(r["ms"] for r in results)
+    print(f"ask with history p50 {latencies[len(latencies) // 2]:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

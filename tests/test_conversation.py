@@ -1,0 +1,217 @@
+"""Follow-up questions: history validation, masking, resolution before retrieval (issue 15)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import ScriptedGenerator
+
+import fnrag
+from fnrag.answering import conversation
+from fnrag.answering.assistant import Assistant
+from fnrag.answering.conversation import is_follow_up, topic_vocabulary, validate_history
+from fnrag.errors import InputError
+from fnrag.index.search import load_index
+from fnrag.prompts import CONDENSE_RULES, build_condense_prompt
+
+RRN = "900101-1234568"  # a valid-checksum 주민등록번호 (tests/test_pii.py)
+FIRST = "개인 고객은 어떤 신분증으로 실명확인을 하나요?"
+
+
+def _history(answer: str = "주민등록증이 기본입니다. [1]") -> list[dict[str, str]]:
+    return [{"role": "user", "content": FIRST}, {"role": "assistant", "content": answer}]
+
+
+@pytest.fixture(scope="module")
+def sample_index(sample_index_dir: Path):
+    return load_index(sample_index_dir)
+
+
+@pytest.fixture(scope="module")
+def assistant(sample_index) -> Assistant:
+    return Assistant(sample_index, log=False)
+
+
+def _sections(answer) -> list[str]:
+    return [h.section for h in sorted(answer.passages, key=lambda h: h.rank)]
+
+
+# --- validation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        ("지난 질문", "history must be a list of turns"),
+        ({"role": "user", "content": "질문"}, "history must be a list of turns"),
+        ([{"role": "user", "content": "질문"}, "답"], "history turn 2 must be an object"),
+        ([{"role": "bot", "content": "답"}], "history turn 1 has role 'bot'"),
+        ([{"role": "user"}], "history turn 1 needs 'content' text, not NoneType"),
+        ([{"role": "user", "content": 3}], "history turn 1 needs 'content' text, not int"),
+        ([{"role": "user", "content": "가" * 20_001}], "history turn 1 has 20,001 characters"),
+        ([{"role": "user", "content": "질문"}] * 101, "history has 101 turns"),
+    ],
+)
+def test_bad_history_names_the_turn(history: object, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        validate_history(history)
+
+
+def test_bad_history_is_an_input_error_of_ask(assistant: Assistant) -> None:
+    with pytest.raises(InputError, match="history turn 2 has role 'tool'"):
+        assistant.ask(
+            "그럼 법인 고객은요?", history=[_history()[0], {"role": "tool", "content": "x"}]
+        )
+
+
+def test_system_turns_dropped_and_content_parts_joined() -> None:
+    turns = validate_history(
+        [
+            {"role": "system", "content": "당신은 도우미입니다."},
+            {"role": "user", "content": [{"type": "text", "text": "법인 고객 실명확인은?"}]},
+        ]
+    )
+    assert [(t.role, t.content) for t in turns] == [("user", "법인 고객 실명확인은?")]
+    assert validate_history(None) == ()
+
+
+def test_pii_in_history_is_masked() -> None:
+    turns = validate_history([{"role": "user", "content": f"주민번호 {RRN} 고객 계좌 개설"}])
+    assert RRN not in turns[0].content
+    assert "[주민등록번호1]" in turns[0].content
+
+
+# --- recognising follow-ups ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["그럼 법인 고객은요?", "그건 누가 부과하나요?", "기한은요?", "며칠 안에 알려야 돼요?"],
+)
+def test_follow_ups_recognised(sample_index, question: str) -> None:
+    assert is_follow_up(question, topic_vocabulary(sample_index))
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "법인 고객의 실명확인증표는 무엇인가요?",
+        "거래정보 제공사실의 통보를 유예할 수 있는 사유는?",
+        "금융실명법 제4조의2는 무엇을 정하나요?",
+    ],
+)
+def test_self_contained_questions_recognised(sample_index, question: str) -> None:
+    assert not is_follow_up(question, topic_vocabulary(sample_index))
+
+
+# --- the extractive route on the real sample index ----------------------------------
+
+
+def test_follow_up_resolved_against_history(assistant: Assistant) -> None:
+    followed = assistant.ask("그럼 법인 고객은요?", history=_history())
+    assert followed.question == "그럼 법인 고객은요?"
+    assert followed.resolved_question == f"{FIRST} 그럼 법인 고객은요?"
+    top = sorted(followed.passages, key=lambda h: h.rank)[:2]
+    assert any("사업자등록증" in h.text for h in top)
+    assert not followed.refused and followed.citations
+
+
+def test_follow_up_refused_alone_answered_with_history(assistant: Assistant) -> None:
+    history = [
+        {"role": "user", "content": "실명확인 의무를 어긴 직원에게 과태료가 얼마나 나오나요?"}
+    ]
+    alone = assistant.ask("그건 누가 부과하나요?")
+    followed = assistant.ask("그건 누가 부과하나요?", history=history)
+    assert alone.refused and alone.resolved_question == alone.question
+    assert not followed.refused
+    assert "과태료" in followed.citations[0].section
+
+
+def test_follow_up_carries_terms_at_a_lower_weight(sample_index) -> None:
+    turns = validate_history(_history("제3장 실명확인증표 [1]"))
+    resolution = conversation.resolve(
+        "그럼 법인 고객은요?", turns, topic_terms=topic_vocabulary(sample_index)
+    )
+    assert resolution.route == "carried"
+    terms = resolution.plan.terms
+    assert terms["법인"] == 1.0  # the follow-up's own words keep full weight
+    assert terms["신분증"] == conversation.CARRY_WEIGHT  # the previous question's, lower
+    assert "제3장" not in terms  # chapters are not articles: only 제N조 is carried
+
+
+def test_elliptical_deadline_follow_up(assistant: Assistant) -> None:
+    history = [{"role": "user", "content": "거래정보 제공사실의 통보를 유예할 수 있는 사유는?"}]
+    followed = assistant.ask("기간은요?", history=history)
+    assert any("유예 기간" in s for s in _sections(followed)[:3]), _sections(followed)
+
+
+def test_self_contained_question_not_carried_over(assistant: Assistant) -> None:
+    question = "거래정보 제공사실의 통보를 유예할 수 있는 사유는?"
+    alone = assistant.ask(question)
+    followed = assistant.ask(question, history=_history())
+    assert followed.resolved_question == question
+    assert [h.chunk_id for h in followed.passages] == [h.chunk_id for h in alone.passages]
+    assert followed.text == alone.text
+
+
+def test_module_ask_takes_history(sample_index_dir: Path) -> None:
+    answer = fnrag.ask("그럼 법인 고객은요?", index=sample_index_dir, history=_history(), log=False)
+    assert answer.resolved_question.startswith(FIRST)
+
+
+# --- the condense route (an LLM generator) ------------------------------------------
+
+STANDALONE = "법인 고객은 어떤 서류로 실명확인을 하나요?"
+
+
+def test_condense_route_uses_the_prompt_from_prompts(sample_index) -> None:
+    generator = ScriptedGenerator({"그럼 법인 고객은요?": STANDALONE, STANDALONE: "모름"})
+    assistant = Assistant(sample_index, generator=generator, refusal=False, log=False)
+    history = [{"role": "user", "content": f"주민번호 {RRN} 개인 고객은 어떤 신분증으로 하나요?"}]
+    answer = assistant.ask("그럼 법인 고객은요?", history=history)
+    condense_prompt = generator.prompts[0]
+    masked = validate_history(history)
+    assert condense_prompt == build_condense_prompt(
+        "그럼 법인 고객은요?", [(t.role, t.content) for t in masked]
+    )
+    assert CONDENSE_RULES in condense_prompt
+    assert RRN not in condense_prompt  # masked before it reaches the model
+    assert generator.passages[0] == []  # the condense step sees no passages
+    assert answer.resolved_question == STANDALONE
+    assert f"질문: {STANDALONE}" in generator.prompts[1]  # answered as the standalone question
+    top = sorted(answer.passages, key=lambda h: h.rank)[:2]
+    assert any("사업자등록증" in h.text for h in top)
+
+
+@pytest.mark.parametrize("output", ["", "   ", "그럼 법인 고객은요?", "### Instruction:\n질문"])
+def test_unusable_condense_output_falls_back_to_carrying(sample_index, output: str) -> None:
+    generator = ScriptedGenerator({"그럼 법인 고객은요?": output})
+    turns = validate_history(_history())
+    resolution = conversation.resolve(
+        "그럼 법인 고객은요?",
+        turns,
+        generator=generator,
+        topic_terms=topic_vocabulary(sample_index),
+    )
+    assert len(generator.prompts) == 1
+    assert resolution.route == "carried"
+    assert resolution.resolved == f"{FIRST} 그럼 법인 고객은요?"
+
+
+def test_condense_output_cleaned_and_masked() -> None:
+    generator = ScriptedGenerator(
+        f'질문: "주민번호 {RRN} 법인 고객은 어떤 서류로 확인하나요?"\n설명'
+    )
+    condensed = conversation.condense(
+        "그럼 법인 고객은요?", validate_history(_history()), generator
+    )
+    assert condensed == "주민번호 [주민등록번호1] 법인 고객은 어떤 서류로 확인하나요?"
+
+
+def test_extractive_generator_never_condenses(sample_index) -> None:
+    generator = fnrag.generators.get_generator("extractive")
+    resolution = conversation.resolve(
+        "그럼 법인 고객은요?", validate_history(_history()), generator=generator
+    )
+    assert resolution.route == "carried"
