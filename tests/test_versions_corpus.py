@@ -142,3 +142,20 @@ def test_without_a_date_no_superseded_text_is_retrieved(two_versions: Path) -> N
                 item.id,
                 hit.source,
             )
+
+
+def test_addenda_are_amendment_records_and_diff_lists_those_in_between(two_versions: Path) -> None:
+    index = load_index(two_versions)
+    records = {r.number: r for r in index.amendments("금융실명법")}
+    own = records["20894"]
+    assert own.promulgated == "2025-04-01" and own.effective == "이 법은 공포한 날부터 시행한다."
+    assert own.version == "법률 제20894호, 2025. 4. 1. 시행"
+    by_other_law = records["17758"]
+    assert by_other_law.amending_law == "국세징수법" and "2021년 1월 1일" in by_other_law.effective
+    first = records["5493"]
+    assert "일반적 경과조치" in first.transitional and first.promulgated == "1997-12-31"
+    diff = index.diff("금융실명법", "제3조", "2017-03-01", "today")
+    between = [r.number for r in diff.amendments]
+    assert between[0] == "15929" and between[-1] == "20894"
+    assert "14242" not in between  # the earlier version itself
+    assert all("2016-05-29" < r.promulgated <= "2025-04-01" for r in diff.amendments)
