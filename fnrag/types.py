@@ -220,6 +220,8 @@ class QueryPlan:
         dense_text: the question plus legal phrasings of practitioner terms.
         articles: articles the question names (``제4조의2``).
         law_kinds: ``시행령`` / ``시행규칙`` when the question names them.
+        carried: terms carried from earlier turns of a conversation (at their lower
+            weight in ``terms``): part of what the follow-up asks, not expansions.
     """
 
     question: str
@@ -228,6 +230,7 @@ class QueryPlan:
     dense_text: str
     articles: frozenset[str]
     law_kinds: tuple[str, ...]
+    carried: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, eq=False)

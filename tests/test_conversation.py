@@ -215,3 +215,44 @@ def test_extractive_generator_never_condenses(sample_index) -> None:
         "그럼 법인 고객은요?", validate_history(_history()), generator=generator
     )
     assert resolution.route == "carried"
+
+
+def test_composer_counts_carried_terms_as_the_follow_ups() -> None:
+    """ "그건 누가 부과하나요?" after a 과태료 question: the 과태료 article, whose heading
+    holds the carried word, leads — not another article that merely says 부과."""
+    from dataclasses import replace
+
+    from fnrag.generators.composer import ComposerGenerator
+    from fnrag.types import Hit, QueryPlan
+
+    tax = Hit(
+        1,
+        1.0,
+        "a",
+        "law.md",
+        "시험법",
+        None,
+        (),
+        "시험법 > 제5조 (세금)",
+        "① 세금은 관할 세무서장이 부과한다.",
+    )
+    fine = Hit(
+        2,
+        1.0,
+        "b",
+        "law.md",
+        "시험법",
+        None,
+        (),
+        "시험법 > 제7조 (과태료)",
+        "① 제1항의 금액은 금융위원회가 부과한다.",
+    )
+    plan = QueryPlan(
+        "그건 누가 부과하나요?", ("부과",), {"부과": 1.0, "과태료": 0.5}, "", frozenset(), ()
+    )
+    composer = ComposerGenerator()
+    alone = composer.score_units(plan.question, [tax, fine], plan)[0]
+    carried = composer.score_units(
+        plan.question, [tax, fine], replace(plan, carried=frozenset({"과태료"}))
+    )[0]
+    assert (alone.n, carried.n) == (1, 2)

@@ -285,6 +285,7 @@ def carried_plan(
         dense_text=dense,
         articles=own.articles,
         law_kinds=law_kinds,
+        carried=frozenset(t for t in terms if t not in own.terms),
     )
 
 

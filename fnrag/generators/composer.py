@@ -6,7 +6,8 @@ by the question's evidence: the share of the question's own terms it contains
 (article title, the lead-in that introduces it) at ``context_credit``, the
 passage's fused score relative to the best and its rank, and structure: 부칙 (transitional and amendment clauses)
 weigh little unless the question asks about 시행일/경과조치/부칙/개정, and a
-penalty question prefers the 벌칙/과태료 articles.
+penalty question prefers the 벌칙/과태료 articles. A follow-up's terms carried from the
+earlier turn (``QueryPlan.carried``) count as the question's, at their lower weight.
 
 The answer opens with the best unit quoted verbatim under its full reference; a
 호 or 목 is always shown after its lead-in, and a "다음 각 호" lead-in is completed
@@ -168,6 +169,12 @@ class ComposerGenerator:
         wanted = {t.lower(): _weight(t) * w for t, w in plan.terms.items()}
         own = {t.lower() for t, w in plan.terms.items() if w >= 1.0}
         total = sum(_weight(t) for t in own)
+        if plan.carried:
+            # A follow-up's own words are few ("기한은요?"): what it carries from the
+            # earlier turn is part of the question, at its lower weight.
+            carried = {t.lower() for t in plan.carried} - own
+            own |= carried
+            total += sum(wanted[t] for t in carried)
         if not total:
             return []
         addenda_ok = asks_addenda(question)
