@@ -44,6 +44,7 @@ from fnrag.index.search import load_index  # noqa: E402
 from fnrag.versions.chains import IN_FORCE, UNDATED, status  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_ask import gold_cited  # noqa: E402
 from bench_retrieval import FILES as README_FILES  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -104,12 +105,7 @@ def as_of_scores(index, assistant, items) -> dict[str, object]:
         hits = index.search(item.question, k=5, as_of=item.as_of)
         found = any(is_gold(h.source, h.text, item.gold) for h in hits)
         answer = assistant.ask(item.question, as_of=item.as_of)
-        good = any(
-            is_gold(p.source, p.text, item.gold)
-            for c in answer.citations
-            for p in answer.passages
-            if p.chunk_id == c.chunk_id
-        )
+        good = gold_cited(answer, item.gold)
         bad = sum(not _in_force(c, day) for c in answer.citations)
         # The law version in force on the date cited (its file is the gold's), whether
         # or not the passage is the gold one.
@@ -143,13 +139,7 @@ def as_of_scores(index, assistant, items) -> dict[str, object]:
 def cited_gold(assistant, items, **dated) -> float:
     good = 0
     for item in items:
-        answer = assistant.ask(item.question, **dated)
-        good += any(
-            is_gold(p.source, p.text, item.gold)
-            for c in answer.citations
-            for p in answer.passages
-            if p.chunk_id == c.chunk_id
-        )
+        good += gold_cited(assistant.ask(item.question, **dated), item.gold)
     return round(good / len(items), 3)
 
 

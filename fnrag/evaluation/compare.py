@@ -11,7 +11,7 @@ passage sentences, so its closed-book row is reported as n/a.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,12 +88,10 @@ def run_evaluation(
     ``refusal`` is the Assistant's weak-evidence policy (default: the calibrated one);
     ``as_of`` the date for questions that carry none (default: today)."""
     if as_of is not None:
-        from dataclasses import replace as _with
-
         from fnrag.versions.dates import parse_date
 
         day = parse_date(as_of).isoformat()
-        items = [i if i.as_of else _with(i, as_of=day) for i in items]
+        items = [i if i.as_of else replace(i, as_of=day) for i in items]
     for mode in modes:
         if mode not in runner.MODES:
             raise InputError(f"unknown mode {mode!r}; choose from {', '.join(runner.MODES)}")

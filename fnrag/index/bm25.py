@@ -53,7 +53,7 @@ class BM25Index:
         self._post_docs = doc_rows[order].astype(np.int32)
         self._post_tfs = self.term_freqs[order]
         counts = np.bincount(self.term_ids, minlength=len(vocabulary))
-        self.term_ids_sorted = self.term_ids[order]
+        self._post_terms: np.ndarray | None = None
         self._statistics: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
         self._post_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         doc_freq = counts.astype(np.float64)
@@ -108,9 +108,14 @@ class BM25Index:
         cached = self._statistics.get(id(rows))
         if cached is not None and cached[0] is rows:
             return cached[1], cached[2]
+        if self._post_terms is None:
+            # Term ids in posting order (postings are grouped by term); only
+            # date-filtered searches need them.
+            counts = np.diff(self._post_ptr)
+            self._post_terms = np.repeat(np.arange(len(counts), dtype=np.int32), counts)
         n_docs = int(rows.sum())
         kept = rows[self._post_docs]
-        doc_freq = np.bincount(self.term_ids_sorted[kept], minlength=len(self.vocabulary))
+        doc_freq = np.bincount(self._post_terms[kept], minlength=len(self.vocabulary))
         idf = np.log(1.0 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5)).astype(np.float32)
         avg = float(self.doc_lengths[rows].mean()) if n_docs else 0.0
         if len(self._statistics) > 64:

@@ -216,7 +216,7 @@ class Index:
         if plan is None:
             plan = plan_query(query, self.fusion.expansion_weight, self.vocabulary)
         if mode == "lexical":
-            lexical = self._lexical(list(plan.tokens), allowed)
+            lexical = self.bm25.scores(list(plan.tokens), allowed)
             order = [int(i) for i in np.argsort(-lexical, kind="stable")[:k] if lexical[i] > 0]
             hits = [
                 Hit.from_chunk(
@@ -271,11 +271,6 @@ class Index:
         matrix.setflags(write=False)
         return matrix
 
-    def _lexical(self, terms: Any, allowed: np.ndarray | None) -> np.ndarray:
-        """BM25 scores of every row; rows not searchable on the date score 0, and the
-        collection statistics are those of the rows searched."""
-        return self.bm25.scores(terms, allowed)
-
     def _dense_top(
         self, query_vector: np.ndarray, n: int, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -300,7 +295,7 @@ class Index:
         # results than that widens the pool, so k hits come back whenever k chunks exist.
         searchable = len(self.chunks) if allowed is None else int(allowed.sum())
         n = min(max(config.candidates, k), searchable)
-        lexical_all = self._lexical(plan.terms, allowed)
+        lexical_all = self.bm25.scores(plan.terms, allowed)
         lexical_top = np.argsort(-lexical_all, kind="stable")[:n]
         _, dense_ids = self._dense_top(query_vector, n, allowed)
         candidates = np.array(

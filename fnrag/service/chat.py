@@ -34,19 +34,6 @@ ROLES = ("system", "developer", "user", "assistant", "tool")
 _DONE = object()
 
 
-def citation_json(citation: Any) -> dict[str, Any]:
-    """Every field of a Citation record (dates as ISO text, tuples as lists)."""
-    data = dataclasses.asdict(citation)
-    for key, value in data.items():
-        if isinstance(value, _dt.date):
-            data[key] = value.isoformat()
-        elif isinstance(value, tuple):
-            data[key] = list(value)
-    if isinstance(data.get("score"), float):
-        data["score"] = round(data["score"], 6)
-    return data
-
-
 def _text(content: Any, where: str) -> str:
     if isinstance(content, str):
         return content
@@ -192,7 +179,7 @@ def _store(
             answer=_masked(answer.text),
             refused=answer.refused,
             refusal_reason=answer.refusal_reason,
-            citations=[citation_json(c) for c in answer.citations],
+            citations=[c.to_json() for c in answer.citations],
             index_version=version,
             generator=answer.generator,
             as_of=chat.as_of,
@@ -246,7 +233,7 @@ def register(router: Any) -> None:
         message = {
             "role": "assistant",
             "content": answer.text,
-            "citations": [citation_json(c) for c in answer.citations],
+            "citations": [c.to_json() for c in answer.citations],
         }
         return {
             "id": response_id,
@@ -340,7 +327,7 @@ async def _stream(
     if not sent:  # a refusal (or a generator that streamed nothing): the whole text now
         yield chunk({"content": answer.text})
     yield chunk(
-        {"citations": [citation_json(c) for c in answer.citations]},
+        {"citations": [c.to_json() for c in answer.citations]},
         "stop",
         conversation_id=chat.conversation_id,
         fnrag={**_extra(answer, chat, version), "content": answer.text},

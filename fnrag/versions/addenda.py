@@ -14,7 +14,7 @@ from typing import Any
 
 from fnrag.index.cues import is_addenda
 from fnrag.types import AmendmentRecord
-from fnrag.versions.articles import version_start
+from fnrag.versions.chains import version_start
 
 _HEADING = re.compile(
     r"부\s*칙\s*(?:\(([^)]*)\))?\s*<\s*제\s*(\d+)\s*호\s*,\s*(\d{4})\s*\.\s*(\d{1,2})\s*\.\s*(\d{1,2})\s*\.?\s*>"
@@ -62,8 +62,3 @@ def amendment_records(index: Any, law_id: str | None = None) -> list[AmendmentRe
             )
         )
     return sorted(records, key=lambda r: (r.law_id, r.promulgated, r.number))
-
-
-def amendments_between(index: Any, law_id: str, after: str, until: str) -> list[AmendmentRecord]:
-    """Amendments of ``law_id`` promulgated after ``after`` and up to ``until`` (ISO)."""
-    return [r for r in amendment_records(index, law_id) if after < r.promulgated <= until]

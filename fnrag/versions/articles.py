@@ -15,6 +15,7 @@ from typing import Any
 from fnrag.index.cues import is_addenda
 from fnrag.index.fusion import section_article
 from fnrag.types import Chunk
+from fnrag.versions.chains import version_start
 
 _NOTE = re.compile(r"<([^<>\n]{0,80})>|\[([^\[\]\n]{0,80})\]")
 _NOTE_DATE = re.compile(r"(\d{4})\s*\.\s*(\d{1,2})\s*\.\s*(\d{1,2})")
@@ -43,12 +44,6 @@ class ArticleText:
     section: str
     text: str
     marks: tuple[str, ...]
-
-
-def version_start(chunk: Chunk) -> str:
-    from fnrag.versions.dates import iso_date
-
-    return iso_date(chunk.effective_date) or chunk.effective_from or ""
 
 
 def articles_of(index: Any) -> dict[tuple[str, str], dict[str, ArticleText]]:
@@ -113,14 +108,3 @@ def amendment_dates(text: str) -> tuple[str, ...]:
         for y, m, d in _NOTE_DATE.findall(body):
             found.add(f"{int(y):04d}-{int(m):02d}-{int(d):02d}")
     return tuple(sorted(found))
-
-
-def version_of(index: Any, law_id: str, day_iso: str) -> tuple[str, str | None] | None:
-    """The (start, end) of the version of ``law_id`` in force on ``day_iso``."""
-    for (law, start), articles in articles_of(index).items():
-        if law != law_id or start > day_iso:
-            continue
-        end = next(iter(articles.values())).effective_to
-        if end is None or day_iso < end:
-            return start, end
-    return None

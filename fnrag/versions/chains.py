@@ -114,14 +114,12 @@ def link_versions(chunks: Sequence[Chunk]) -> tuple[list[Chunk], list[str]]:
     for chunk in chunks:
         if chunk.law_id is None or chunk.effective_from is None:
             continue
-        version_start = _version_start(chunk)
-        seen = starts.setdefault(chunk.law_id, {}).setdefault(
-            version_start, (chunk.source, chunk.title)
-        )
+        start = version_start(chunk)
+        seen = starts.setdefault(chunk.law_id, {}).setdefault(start, (chunk.source, chunk.title))
         if seen[0] != chunk.source:
             raise IngestError(
                 f"{seen[0]} and {chunk.source} are both versions of {_law_name(chunk)} in force "
-                f"from {version_start}: leave one out, or correct its 시행일자"
+                f"from {start}: leave one out, or correct its 시행일자"
             )
     notes = []
     for law_id, versions in starts.items():
@@ -144,22 +142,23 @@ def link_versions(chunks: Sequence[Chunk]) -> tuple[list[Chunk], list[str]]:
     # leaves this version's article in force until its own date.
     own_start: dict[tuple[str, str, str], str] = {}
     for chunk in chunks:
-        if chunk.law_id and chunk.effective_from and chunk.effective_from != _version_start(chunk):
+        if chunk.law_id and chunk.effective_from and chunk.effective_from != version_start(chunk):
             article = section_article(chunk.section) or ""
-            own_start[(chunk.law_id, _version_start(chunk), article)] = chunk.effective_from
+            own_start[(chunk.law_id, version_start(chunk), article)] = chunk.effective_from
     linked = []
     for chunk in chunks:
         if chunk.law_id is None or chunk.effective_from is None:
             linked.append(chunk)
             continue
-        end = nexts[(chunk.law_id, _version_start(chunk))]
+        end = nexts[(chunk.law_id, version_start(chunk))]
         if end is not None and own_start:
             end = own_start.get((chunk.law_id, end, section_article(chunk.section) or ""), end)
         linked.append(replace(chunk, effective_to=end))
     return linked, notes
 
 
-def _version_start(chunk: Chunk) -> str:
+def version_start(chunk: Chunk) -> str:
+    """The 시행일자 of the version ``chunk`` belongs to (its document's)."""
     # An article with a later date of its own (분리시행) is still part of the version
     # its document's 시행일자 names: the chain is of documents.
     return iso_date(chunk.effective_date) or chunk.effective_from or ""
@@ -228,7 +227,7 @@ def version_chains(chunks: Iterable[Chunk]) -> list[dict[str, Any]]:
     for chunk in chunks:
         if chunk.law_id is None or chunk.effective_from is None:
             continue
-        start = _version_start(chunk)
+        start = version_start(chunk)
         laws.setdefault(chunk.law_id, {}).setdefault(
             start,
             {

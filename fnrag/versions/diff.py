@@ -50,11 +50,9 @@ def resolve_law(index: Any, law: str) -> str:
     """
     titles: dict[str, set[str]] = {}
     versions: dict[str, int] = {}
-    for law_id, start in articles_of(index):
+    for (law_id, _), articles in articles_of(index).items():
         versions[law_id] = versions.get(law_id, 0) + 1
-        for text in articles_of(index)[(law_id, start)].values():
-            titles.setdefault(law_id, set()).add(text.title)
-            break
+        titles.setdefault(law_id, set()).add(next(iter(articles.values())).title)
     if not titles:
         raise InputError(
             "the index holds no dated law text; build it from law files whose front matter "

@@ -16,10 +16,12 @@ import re
 from datetime import date
 from typing import Any
 
+from fnrag.errors import InputError
 from fnrag.generators.units import short_law_name
 from fnrag.index.fusion import section_article
 from fnrag.types import Answer
-from fnrag.versions.articles import articles_of, version_start
+from fnrag.versions.articles import articles_of
+from fnrag.versions.chains import version_start
 from fnrag.versions.dates import korean_date
 
 _NOTES = re.compile(r"<[^<>\n]{0,80}>|\[[^\[\]\n]{0,80}\]")
@@ -37,7 +39,7 @@ def version_notices(index: Any, answer: Answer, as_of: str) -> tuple[str, ...]:
     for citation in answer.citations:
         try:
             chunk = lookup(citation.chunk_id)
-        except Exception:  # a fake index without that chunk: nothing to say
+        except (InputError, KeyError):  # a chunk the index does not hold: nothing to say
             continue
         if chunk.law_id is None:
             continue
