@@ -11,7 +11,10 @@ one dialogue per line, ``{"id", "split", "history": [{"role", "content"}, …], 
 ``q`` is the last turn and ``gold`` its passages (the QA format, ``fnrag.evaluation.qa``).
 When the history ends with a user turn, the assistant's reply to it is what fnrag answers
 it (as in a real chat). ``split``: ``tune`` / ``check`` (follow-ups: the method was tuned on
-the first half only) or ``switch`` (a self-contained new question: no carry-over wanted).
+the first half only) or ``switch`` (a self-contained new question: no carry-over wanted);
+``benchmarks/data/dialogues_blind.jsonl`` holds ``blind`` follow-ups and ``blind-switch``
+questions written without running fnrag on them (a split ending in ``switch`` is
+self-contained).
 
 Per split and way of asking the last turn — with its history; alone; the first turn alone
 (does the first answer already hold the gold?); first turn and follow-up pasted together as
@@ -102,16 +105,22 @@ def summarise(results: list[dict[str, Any]], way: str) -> dict[str, str]:
     }
 
 
+def _splits(rows: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(str(r.get("split")) for r in rows))
+
+
+def _switch(split: str) -> bool:
+    return split.endswith("switch")
+
+
 def recogniser(index: Any, rows: list[dict[str, Any]]) -> list[str]:
     topics = topic_vocabulary(index)
     lines = []
-    for split in ("tune", "check", "switch"):
+    for split in _splits(rows):
         chosen = [r for r in rows if r.get("split") == split]
-        if not chosen:
-            continue
-        wanted = split != "switch"
+        wanted = not _switch(split)
         agree = sum(is_follow_up(r["q"], topics) == wanted for r in chosen)
-        what = "self-contained" if split == "switch" else "follow-up"
+        what = "follow-up" if wanted else "self-contained"
         lines.append(f"{split}: recognised as {what} {_share(agree, len(chosen))}")
     standalone = [
         item.question
@@ -145,9 +154,9 @@ def main() -> None:
             a = r["answers"]["with history"]
             mark = "gold" if gold_cited(a, r["row"]["gold_refs"]) else "MISS"
             print(f"[{r['row']['id']} {mark}] {r['row']['q']} ⇒ {a.resolved_question}")
-    splits = [s for s in ("tune", "check", "switch") if any(r.get("split") == s for r in rows)]
+    splits = _splits(rows)
     groups = {s: [r for r in results if r["row"].get("split") == s] for s in splits}
-    follow = [r for r in results if r["row"].get("split") != "switch"]
+    follow = [r for r in results if not _switch(str(r["row"].get("split")))]
     if len(groups) > 1 and follow:
         groups["all follow-ups"] = follow
     print(f"dialogues: {args.dialogues.name}, {len(rows)} ({', '.join(splits)})")

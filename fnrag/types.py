@@ -222,6 +222,9 @@ class QueryPlan:
         law_kinds: ``시행령`` / ``시행규칙`` when the question names them.
         carried: terms carried from earlier turns of a conversation (at their lower
             weight in ``terms``): part of what the follow-up asks, not expansions.
+        reading: for a question in English, the Korean terms of its domain phrases
+            (``fnrag.korean.glossary``): ``tokens``/``terms`` are this text's, and the
+            scope check reads its embedding; "" for a Korean question.
     """
 
     question: str
@@ -231,6 +234,7 @@ class QueryPlan:
     articles: frozenset[str]
     law_kinds: tuple[str, ...]
     carried: frozenset[str] = frozenset()
+    reading: str = ""
 
 
 @dataclass(frozen=True, eq=False)

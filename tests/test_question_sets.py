@@ -108,3 +108,22 @@ def test_dialogues_are_two_turn_follow_ups() -> None:
         history = row["history"]
         assert history and history[0]["role"] == "user" and history[0]["content"].strip()
         assert row["q"] not in {t["content"] for t in history}, row["id"]
+
+
+def test_blind_dialogues_are_follow_ups() -> None:
+    """benchmarks/data/dialogues_blind.jsonl: a held-out set written without running fnrag
+    on it, so it must stay apart from dialogues.jsonl (no shared ids) and keep its own
+    splits: at least 24 follow-ups that need the first turn and 6 topic switches."""
+    rows = _rows(DATA / "dialogues_blind.jsonl")
+    splits = [r["split"] for r in rows]
+    assert splits.count("blind") >= 24
+    assert splits.count("blind-switch") >= 6
+    assert set(splits) == {"blind", "blind-switch"}
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids))
+    tuned = {r["id"] for r in _rows(DATA / "dialogues.jsonl")}
+    assert not tuned & set(ids), sorted(tuned & set(ids))
+    for row in rows:
+        history = row["history"]
+        assert history and history[0]["role"] == "user" and history[0]["content"].strip()
+        assert row["q"].strip() and row["q"] not in {t["content"] for t in history}, row["id"]

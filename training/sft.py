@@ -53,6 +53,10 @@ def resolve_base(name: str) -> Path:
         from training.smollm import prepare_smollm2
 
         return prepare_smollm2()
+    if name in ("gemma3", "gemma3-270m"):
+        from training.gemma import prepare_gemma
+
+        return prepare_gemma()
     path = Path(name)
     if not (path / "config.json").is_file():
         raise InputError(f"base model {name} is not a Hugging Face folder (no config.json)")

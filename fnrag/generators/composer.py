@@ -31,7 +31,7 @@ from fnrag.answering.citations import cited_numbers, verify_citations
 from fnrag.generators.base import Generation
 from fnrag.generators.quoting import first_line as opening_line
 from fnrag.generators.quoting import quoted, shorten
-from fnrag.generators.sentences import SentenceSelector
+from fnrag.generators.sentences import SentenceSelector, _squeeze, _weight
 from fnrag.generators.units import (
     Unit,
     ancestors,
@@ -69,15 +69,6 @@ class Block:
     parts: tuple[str, ...]  # quoted pieces and bare connectors ("…", "제1호")
     chars: int
     own: tuple[str, ...] = ()  # the parts that quote the deciding unit (and its 호)
-
-
-def _squeeze(text: str) -> str:
-    return "".join(text.split()).lower()
-
-
-def _weight(token: str) -> float:
-    # One-syllable tokens (법, 등) match inside unrelated words; count them half.
-    return 1.0 if len(token) > 1 else 0.5
 
 
 class ComposerGenerator:
@@ -177,8 +168,8 @@ class ComposerGenerator:
             total += sum(wanted[t] for t in carried)
         if not total:
             return []
-        addenda_ok = asks_addenda(question)
-        penalty = asks_penalty(question)
+        addenda_ok = asks_addenda(plan.reading or question)
+        penalty = asks_penalty(plan.reading or question)
         penalty_terms = {t for t in own if any(cue in t for cue in PENALTY_CUES)}
         scored: list[Scored] = []
         top = max((h.score for h in passages), default=0.0)
@@ -242,7 +233,7 @@ class ComposerGenerator:
         # policy on every question set: composing changes what is said, not whether.
         # 부칙 never carry an answer to a question that does not ask about them: a
         # question whose words only a 부칙 shares is outside the corpus.
-        addenda_ok = asks_addenda(question)
+        addenda_ok = asks_addenda(plan.reading or question)
         numbers = [
             n
             for n, hit in enumerate(passages, start=1)
@@ -257,7 +248,7 @@ class ComposerGenerator:
             numbers = [
                 n
                 for n, hit in enumerate(passages, start=1)
-                if asks_penalty(question)
+                if asks_penalty(plan.reading or question)
                 and is_penalty_section(hit.section)
                 and _rank(hit, n) <= self.penalty_ranks
             ]

@@ -62,11 +62,12 @@ class TransformersGenerator:
         for label, path in (("model", self.model_path), ("adapter", self.adapter_path)):
             if path is not None and not path.is_dir():
                 raise InputError(f"{label} folder {path} does not exist; pass an existing folder")
-        self.max_new_tokens = max_new_tokens
+        # Numbers may arrive as text: fnrag eval's --generator NAME:key=value options.
+        self.max_new_tokens = int(max_new_tokens)
         self.do_sample = do_sample
-        self.temperature = temperature
-        self.top_p = top_p
-        self.repetition_penalty = repetition_penalty
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.repetition_penalty = float(repetition_penalty)
         self.use_chat_template = chat_template
         self._load(device, dtype)
         # One generate() at a time: HF models are not re-entrant on shared caches.

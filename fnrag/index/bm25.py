@@ -60,6 +60,11 @@ class BM25Index:
         # The +1 inside the log keeps idf positive for very common terms (Lucene's form).
         self.idf = np.log(1.0 + (n_docs - doc_freq + 0.5) / (doc_freq + 0.5)).astype(np.float32)
 
+    def document_frequencies(self) -> dict[str, int]:
+        """Term → number of documents holding it."""
+        counts = np.diff(self._post_ptr)
+        return {term: int(counts[i]) for i, term in enumerate(self.vocabulary)}
+
     @property
     def n_docs(self) -> int:
         return len(self.doc_ptr) - 1

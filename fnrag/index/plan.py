@@ -16,6 +16,7 @@ import numpy as np
 
 from fnrag.index.cues import asks_addenda, asks_penalty, is_addenda, is_penalty_section
 from fnrag.index.fusion import FusionConfig, convex_fusion, named_articles
+from fnrag.korean.glossary import english_gloss
 from fnrag.korean.tokens import tokenize_many
 from fnrag.korean.vocabulary import expansions
 from fnrag.types import QueryPlan
@@ -29,13 +30,20 @@ def plan_query(question: str, expansion_weight: float = 0.5, vocabulary: Any = N
     """Analyse ``question`` once: tokens, weighted terms with expansions, the dense text.
 
     ``vocabulary``: a YAML file or ``Vocabulary`` (default: ``$FNRAG_VOCABULARY``, else
-    the built-in table; see ``fnrag.korean.vocabulary``)."""
-    extra = expansions(question, vocabulary)
-    own, expanded = tokenize_many([question, " ".join(extra)])
+    the built-in table; see ``fnrag.korean.vocabulary``).
+
+    A question written in English is searched by the Korean terms of its domain phrases
+    (``fnrag.korean.glossary``): they are its own words for BM25, the composer and the
+    refusal check, and the embedder sees the English question followed by them."""
+    gloss = english_gloss(question)
+    lexical = " ".join(gloss) if gloss else question
+    extra = expansions(lexical, vocabulary)
+    own, expanded = tokenize_many([lexical, " ".join(extra)])
     terms: dict[str, float] = {term: float(count) for term, count in Counter(own).items()}
     for term in expanded:
         terms.setdefault(term, expansion_weight)
-    dense_text = f"{question} ({' '.join(extra)})" if extra else question
+    korean = [*gloss, *extra]
+    dense_text = f"{question} ({' '.join(korean)})" if korean else question
     return QueryPlan(
         question=question,
         tokens=tuple(own),
@@ -43,6 +51,7 @@ def plan_query(question: str, expansion_weight: float = 0.5, vocabulary: Any = N
         dense_text=dense_text,
         articles=frozenset(named_articles(question)),
         law_kinds=tuple(kind for kind in ("시행규칙", "시행령") if kind in question),
+        reading=lexical if gloss else "",
     )
 
 
@@ -61,8 +70,9 @@ def candidate_boosts(
     sections, 부칙 held back unless asked about and penalty articles for penalty questions."""
     boost = np.zeros(len(candidate_titles))
     sections = candidate_sections or [""] * len(candidate_titles)
-    addenda_ok = asks_addenda(plan.question)
-    penalty = asks_penalty(plan.question)
+    # An English question's cues are in its Korean reading.
+    addenda_ok = asks_addenda(plan.reading or plan.question)
+    penalty = asks_penalty(plan.reading or plan.question)
     for j, (article, title) in enumerate(zip(candidate_articles, candidate_titles, strict=True)):
         addenda = is_addenda(sections[j])
         if addenda and not addenda_ok:

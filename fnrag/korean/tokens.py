@@ -126,3 +126,10 @@ def tokenize_many(texts: Sequence[str]) -> list[list[str]]:
     for (specials, _rest), kiwi_tokens in zip(prepared, analysed, strict=True):
         result.append(specials + _morphemes(kiwi_tokens))
     return result
+
+
+def analyse(text: str) -> list[Any]:
+    """Kiwi's tokens of ``text`` as they are (form, tag, offsets, ``oov``)."""
+    kiwi = _get_kiwi()
+    with _kiwi_lock:
+        return list(kiwi.tokenize(text))
