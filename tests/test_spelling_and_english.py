@@ -114,7 +114,9 @@ def test_retrieval_reads_a_misspelled_question_like_the_right_one(sample_index_d
 
 
 def test_an_english_domain_question_is_read_in_the_statutes_words() -> None:
-    question = "Which ID documents can we use to verify a foreigner's real name when opening an account?"
+    question = (
+        "Which ID documents can we use to verify a foreigner's real name when opening an account?"
+    )
     assert is_english(question)
     gloss = english_gloss(question)
     assert "외국인" in gloss and "실명" in gloss and "계좌 개설" in gloss
@@ -137,7 +139,9 @@ def test_no_reading_for_other_questions(question: str) -> None:
 
 
 def test_longer_phrases_claim_their_words_first() -> None:
-    gloss = english_gloss("Does foreign currency cash count toward the CTR threshold for customers?")
+    gloss = english_gloss(
+        "Does foreign currency cash count toward the CTR threshold for customers?"
+    )
     assert "외국통화" in gloss and "외국인" not in gloss
 
 

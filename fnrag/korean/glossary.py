@@ -200,22 +200,25 @@ ENGLISH_TERMS: dict[str, str] = {
 # content words: one domain word ("bank") in a question about something else
 # ("reset my online banking password") must not turn it into a question about 금융회사등.
 MIN_COVERED = 0.55
-_FUNCTION_WORDS = frozenset(
+_FUNCTION_TEXT = (
     "a an the is are was were be been do does did can could may might must should shall "
     "will would i we you he she it they my our your his her its their me us him them this "
     "that these those there here what which who whom whose how when where why if or and but "
     "not no yes to of for in on at by from with without as into about than then so also "
     "any some all each every only yet still just even again ever has have had get gets got "
     "use used using want wants need needs ask asks asked tell say please let make made "
-    "much many more most long one two first new same other such".split()
+    "much many more most long one two first new same other such"
 )
+_FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _LATIN = re.compile(r"[A-Za-z]")
 _HANGUL = re.compile(r"[가-힣]")
 
 
 def _pattern(phrase: str) -> str:
-    words = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in phrase.split()]
+    words = [
+        re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in phrase.split()
+    ]
     return r"(?<![\w-])" + r"\s+".join(words) + r"(?![\w-])"
 
 

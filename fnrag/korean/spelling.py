@@ -38,7 +38,7 @@ def letters(word: str) -> tuple[int, ...]:
 def _keys(slots: tuple[int, ...]) -> Iterable[tuple[int, ...]]:
     # One key per slot with that slot blanked: two words one letter apart share a key.
     for i in range(len(slots)):
-        yield slots[:i] + (-1,) + slots[i + 1 :]
+        yield (*slots[:i], -1, *slots[i + 1 :])
 
 
 @dataclass(frozen=True)
@@ -163,5 +163,6 @@ class Speller:
         # Among neighbours, the one the corpus writes after the same words (통보유얘 →
         # 통보유예, not the more frequent 유의), then the most frequent.
         return max(
-            sorted(candidates), key=lambda w: (bool(before) and before + w in self._text, self._freq[w])
+            sorted(candidates),
+            key=lambda w: (bool(before) and before + w in self._text, self._freq[w]),
         )
