@@ -31,7 +31,7 @@ from fnrag.answering.citations import cited_numbers, verify_citations
 from fnrag.generators.base import Generation
 from fnrag.generators.quoting import first_line as opening_line
 from fnrag.generators.quoting import quoted, shorten
-from fnrag.generators.sentences import SentenceSelector, _squeeze, _weight
+from fnrag.generators.sentences import SentenceSelector, squeeze, term_weight
 from fnrag.generators.units import (
     Unit,
     ancestors,
@@ -157,9 +157,9 @@ class ComposerGenerator:
             from fnrag.index.plan import plan_query
 
             plan = plan_query(question)
-        wanted = {t.lower(): _weight(t) * w for t, w in plan.terms.items()}
+        wanted = {t.lower(): term_weight(t) * w for t, w in plan.terms.items()}
         own = {t.lower() for t, w in plan.terms.items() if w >= 1.0}
-        total = sum(_weight(t) for t in own)
+        total = sum(term_weight(t) for t in own)
         if plan.carried:
             # A follow-up's own words are few ("기한은요?"): what it carries from the
             # earlier turn is part of the question, at its lower weight.
@@ -175,12 +175,12 @@ class ComposerGenerator:
         top = max((h.score for h in passages), default=0.0)
         # A law-name word every shown passage's title holds tells them apart no more
         # than it tells their units apart: no credit then.
-        titles = [_squeeze(h.section.partition(" > ")[0]) for h in passages]
+        titles = [squeeze(h.section.partition(" > ")[0]) for h in passages]
         shared = {t for t in own if titles and all(t in title for title in titles)}
         for n, hit in enumerate(passages, start=1):
             pu = passage_units(hit.text, hit.section, hit.source)
             title_part, _, provision_part = hit.section.partition(" > ")
-            title, provision = _squeeze(title_part), _squeeze(provision_part)
+            title, provision = squeeze(title_part), squeeze(provision_part)
             # The retrieval rank, not the position: the answer's passages may be shown
             # in reading order (``passage_order``) and must score the same there.
             rank = _rank(hit, n)
@@ -197,11 +197,11 @@ class ComposerGenerator:
             for i, unit in enumerate(pu.units):
                 if not unit.text:
                     continue
-                squeezed = _squeeze(unit.text)
+                squeezed = squeeze(unit.text)
                 found = {t for t in wanted if t in squeezed} | sanction
                 if not found:
                     continue
-                lead = "".join(_squeeze(u.text) for u in ancestors(pu.units, i))
+                lead = "".join(squeeze(u.text) for u in ancestors(pu.units, i))
                 in_context = {t for t in own if t in lead or t in provision} - found
                 in_title = {t for t in own if t in title} - found - in_context - shared
                 matched = sum(wanted[t] for t in found)
@@ -348,8 +348,8 @@ class ComposerGenerator:
         strong = {t for t in terms if len(t) > 1}
 
         def hits(i: int) -> int:
-            text = _squeeze(units[i].text) + "".join(
-                _squeeze(units[c].text) for c in units[i].children
+            text = squeeze(units[i].text) + "".join(
+                squeeze(units[c].text) for c in units[i].children
             )
             return sum(t in text for t in strong)
 

@@ -78,16 +78,16 @@ class SentenceSelector:
         # The retrieval plan's terms: the question's own words at full weight plus
         # the statutes' words for practitioner terms (거래내역 → 거래정보등) at less.
         terms = plan.terms
-        wanted = {t.lower(): _weight(t) * w for t, w in terms.items()}
+        wanted = {t.lower(): term_weight(t) * w for t, w in terms.items()}
         # Expansion terms add evidence but don't raise the bar: normalise by the
         # question's own words only.
         own = {t.lower() for t, w in terms.items() if w >= 1.0}
-        total = sum(_weight(t) for t in own)
+        total = sum(term_weight(t) for t in own)
         if not total:
             return []
         candidates: list[Candidate] = []
         for n, hit in enumerate(passages, start=1):
-            heading = _squeeze(hit.section)
+            heading = squeeze(hit.section)
             # Expansions such as a law's full name sit in every heading of that law:
             # heading credit goes to the question's own words only.
             in_heading = {t for t in own if t in heading}
@@ -97,7 +97,7 @@ class SentenceSelector:
             for position, sentence in enumerate(candidate_sentences(hit.text)):
                 # Substring tests on whitespace-free text: robust to Kiwi splitting a
                 # compound differently in the question and the passage.
-                squeezed = _squeeze(sentence)
+                squeezed = squeeze(sentence)
                 found = {t for t in wanted if t in squeezed}
                 if not found:
                     continue
@@ -127,12 +127,12 @@ class SentenceSelector:
         return chosen
 
 
-def _weight(token: str) -> float:
+def term_weight(token: str) -> float:
     # One-syllable tokens (법, 등) match inside unrelated words; count them half.
     return 1.0 if len(token) > 1 else 0.5
 
 
-def _squeeze(text: str) -> str:
+def squeeze(text: str) -> str:
     return "".join(text.split()).lower()
 
 

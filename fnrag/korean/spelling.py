@@ -5,10 +5,11 @@ splits the word into fragments (과태/로) that match nothing, BM25 finds unrel
 the answer is refused or wrong. A misspelling here is a stretch of the question, two to
 five syllables, that occurs nowhere in the indexed text but differs in exactly one
 letter (one 초성, 중성 or 종성, a missing or extra 받침 included) from a word the
-index holds in at least ``min_doc_freq`` passages; the most frequent such word replaces
-it. Only nouns Kiwi itself does not know are candidates (and runs of one-syllable
-fragments, how Kiwi reads an unknown word's end): a real word the corpus lacks (교회,
-콜센터) is spelled as written, and so is any stretch the indexed text contains.
+index holds in at least ``min_doc_freq`` passages; among such words, the one the corpus
+writes after the same preceding text wins, then the most frequent. Only nouns Kiwi
+itself does not know are candidates (and runs of one-syllable fragments, how Kiwi reads
+an unknown word's end): a real word the corpus lacks (교회, 콜센터) is spelled as
+written, and so is any stretch the indexed text contains.
 """
 
 from __future__ import annotations
