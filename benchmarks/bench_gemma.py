@@ -141,9 +141,12 @@ def _markers(text: str) -> int:
 
 
 def summarise(
-    pairs: list[tuple[QAItem, Any, dict[str, Any] | None]], closed: bool
+    pairs: list[tuple[QAItem, Any, dict[str, Any] | None]],
+    closed: bool,
+    strict: Sequence[Any] = (),
 ) -> dict[str, str]:
-    """The report's rows for one side over one set (``raw`` None: no generation)."""
+    """The report's rows for one side over one set (``raw`` None: no generation);
+    ``strict``: the same answers verified without re-pointing misnumbered quotes."""
     inscope = [(d, a, r) for d, a, r in pairs if d.in_scope]
     outscope = [(d, a, r) for d, a, r in pairs if d.out_of_scope]
     n = len(inscope)
@@ -167,7 +170,18 @@ def summarise(
         else _share(sum(first_cited_gold(a, d.gold) for d, a, _ in inscope), n),
         "gold phrase in answer": _share(sum(_phrase(a, d.gold) for d, a, _ in inscope), n),
         "answered and verified": "-" if closed else _share(len(answered), n),
+        **_strict_rows(pairs, strict, n),
         "invalid markers before verification": _share(removed, markers),
+        "markers re-pointed to the passage holding the quote": "-"
+        if closed
+        else _share(
+            sum(
+                getattr(i, "repointed_to", None) is not None
+                for a, _ in generated
+                for i in a.invalid_citations or ()
+            ),
+            markers,
+        ),
         "ended at EOS": _share(sum(r["finish"] == "stop" for r in ended), len(ended)),
         "in-scope refused": _share(sum(a.refused for _, a, _ in inscope), n),
         "out-of-scope refused": _share(sum(a.refused for _, a, _ in outscope), len(outscope)),
@@ -183,6 +197,21 @@ def summarise(
         "latency p50 / mean s": f"{statistics.median(seconds):.2f} / {statistics.mean(seconds):.2f}"
         if seconds
         else "-",
+    }
+
+
+def _strict_rows(
+    pairs: list[tuple[QAItem, Any, dict[str, Any] | None]], strict: Sequence[Any], n: int
+) -> dict[str, str]:
+    """Gold cited / answered without re-pointing: the markers exactly as generated."""
+    if not strict:
+        return {"gold cited, markers as written": "-", "answered, markers as written": "-"}
+    inscope = [(d, a) for (d, _, _), a in zip(pairs, strict, strict=True) if d.in_scope]
+    return {
+        "gold cited, markers as written": _share(sum(gold_cited(a, d.gold) for d, a in inscope), n),
+        "answered, markers as written": _share(
+            sum(not a.refused and bool(a.citations) for _, a in inscope), n
+        ),
     }
 
 
@@ -207,6 +236,7 @@ def stage_score(args: argparse.Namespace) -> int:
     sides = list(dict.fromkeys(r["side"] for r in raw))
     by_prompt = {(r["set"], r["id"]): r for r in prompts}
     results: dict[str, dict[str, list[tuple[QAItem, Any, dict[str, Any] | None]]]] = {}
+    strict: dict[str, dict[str, list[Any]]] = {}  # side -> set -> answers, no re-pointing
     extractive = Assistant(index, k=args.k, log=False)
     extractive.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi
     for side in ["extractive", *sides]:
@@ -221,6 +251,13 @@ def stage_score(args: argparse.Namespace) -> int:
             extractive
             if side == "extractive"
             else Assistant(index, generator=replay, k=args.k, log=False)
+        )
+        as_written = Assistant(
+            index,
+            generator=extractive.generator if side == "extractive" else replay,
+            k=args.k,
+            log=False,
+            repoint_citations=False,
         )
         for p in prompts:
             item = qa[p["set"]][p["id"]]
@@ -242,14 +279,20 @@ def stage_score(args: argparse.Namespace) -> int:
             results.setdefault(side, {}).setdefault(p["set"], []).append(
                 (item, answer, rows.get(key))
             )
-    report = render(results, sets, args)
+            if not closed:
+                strict.setdefault(side, {}).setdefault(p["set"], []).append(
+                    as_written.ask(item.question)
+                )
+    report = render(results, strict, sets, args)
     Path(args.out).write_text(report, encoding="utf-8")
     print(report)
     if args.json:
         data = {
             side: {
                 name: {
-                    "summary": summarise(pairs, side.startswith("closed-")),
+                    "summary": summarise(
+                        pairs, side.startswith("closed-"), strict.get(side, {}).get(name, ())
+                    ),
                     "answers": [
                         {
                             "id": d.id,
@@ -268,7 +311,12 @@ def stage_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def render(results: dict[str, Any], sets: Sequence[str], args: argparse.Namespace) -> str:
+def render(
+    results: dict[str, Any],
+    strict: dict[str, dict[str, list[Any]]],
+    sets: Sequence[str],
+    args: argparse.Namespace,
+) -> str:
     sides = list(results)
     lines = ["# Gemma 3 270M + LoRA against the extractive default (issue 18)", ""]
     if args.stageb:
@@ -288,7 +336,14 @@ def render(results: dict[str, Any], sets: Sequence[str], args: argparse.Namespac
             )
         lines.append("")
     for name in sets:
-        summaries = [summarise(results[s].get(name, []), s.startswith("closed-")) for s in sides]
+        summaries = [
+            summarise(
+                results[s].get(name, []),
+                s.startswith("closed-"),
+                strict.get(s, {}).get(name, ()),
+            )
+            for s in sides
+        ]
         lines += [
             f"## {name}",
             "",

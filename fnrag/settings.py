@@ -47,6 +47,11 @@ class AskConfig:
     refuse_ungrounded: bool = opt(
         True, "replace an answer left without a valid citation by the refusal sentence"
     )
+    repoint_citations: bool = opt(
+        True,
+        "move the marker of a verbatim quote that names the wrong passage to the one "
+        "passage holding it (the wrong number is still reported)",
+    )
     log: bool = opt(True, "write one structured log record per question (no raw PII)")
     log_question: bool = opt(False, "put the PII-masked question text into that record")
 

@@ -293,17 +293,27 @@ class InvalidCitation:
 
     Attributes:
         n: the passage number the answer gave.
-        reason: ``"unknown passage"`` (no such passage was shown) or
-            ``"quote not found"`` (a quote of its sentence is in no cited passage).
+        reason: ``"unknown passage"`` (no such passage was shown),
+            ``"quote not found"`` (a quote of its sentence is in no cited passage), or
+            ``"quote in another passage"`` (the sentence's quotes are verbatim in exactly
+            one other shown passage, which the marker now names: ``repointed_to``).
         sentence: the answer sentence that carried it.
+        repointed_to: the passage number the marker was changed to, or None when the
+            marker was removed.
     """
 
     n: int
     reason: str
     sentence: str
+    repointed_to: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"n": self.n, "reason": self.reason, "sentence": self.sentence}
+        return {
+            "n": self.n,
+            "reason": self.reason,
+            "sentence": self.sentence,
+            "repointed_to": self.repointed_to,
+        }
 
 
 @dataclass(frozen=True)

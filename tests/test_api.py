@@ -378,3 +378,25 @@ def test_cli_batch_reports_a_bad_line_and_answers_the_rest(
     assert captured.err.startswith("fnrag: error: line 2: ")
     # Both good lines were answered (here: refused as out of scope), streaming or not.
     assert captured.out.count(REFUSAL_SENTENCE) == 2
+
+
+def test_a_misnumbered_quote_is_repointed_unless_the_setting_is_off(tmp_path: Path) -> None:
+    from fnrag.settings import load_settings
+
+    text = "“증거 인멸, 증인 위협 등 공정한 사법절차”의 경우 통보를 유예합니다 [1]."
+    shown: list[str] = []
+    answer = Assistant(ListIndex(sample_hits()), ScriptedGenerator(text)).ask(
+        QUESTION, on_text=shown.append
+    )
+    assert answer.grounded and not answer.refused
+    assert [c.n for c in answer.citations] == [2] and answer.text.endswith("[2].")
+    assert [(c.n, c.repointed_to) for c in answer.invalid_citations] == [(1, 2)]
+    assert shown == [answer.text]  # the streamed sentence is re-pointed the same way
+    config = tmp_path / "fnrag.yaml"
+    config.write_text("ask:\n  repoint_citations: false\n", encoding="utf-8")
+    assert load_settings(config).ask.repoint_citations is False
+    strict = Assistant(
+        ListIndex(sample_hits()), ScriptedGenerator(text), repoint_citations=False
+    ).ask(QUESTION)
+    assert strict.refused and strict.refusal_reason == "ungrounded"
+    assert [(c.n, c.reason) for c in strict.invalid_citations] == [(1, "quote not found")]

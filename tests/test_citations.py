@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
-from ask_fixtures import make_hit, sample_hits
+from ask_fixtures import DECREE, LAW, make_hit, sample_hits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -213,3 +213,63 @@ def test_citation_quotes_carry_their_place_in_the_document(sample_corpus: Path) 
         assert citation.to_json()["quote_end"] - citation.to_json()["quote_start"] == len(
             citation.quote
         )
+
+
+def test_a_misnumbered_verbatim_quote_is_repointed_and_still_reported() -> None:
+    hits = sample_hits()
+    # The words are passage 3's, the number says 1: the quote decides, the number is
+    # reported as the generator's mistake.
+    answer = "금융실명법 제1조: “그 비밀을 보장하여 금융거래의 정상화를 꾀함으로써” [1]."
+    check = verify_citations(answer, hits)
+    assert [c.n for c in check.citations] == [3]
+    assert (
+        check.text == "금융실명법 제1조: “그 비밀을 보장하여 금융거래의 정상화를 꾀함으로써” [3]."
+    )
+    assert "그 비밀을 보장하여" in check.citations[0].quote
+    assert [(i.n, i.reason, i.repointed_to) for i in check.invalid] == [
+        (1, "quote in another passage", 3)
+    ]
+    assert check.invalid[0].to_json()["repointed_to"] == 3
+    strict = verify_citations(answer, hits, repoint=False)
+    assert not strict.citations and not strict.grounded
+    assert [(i.n, i.reason, i.repointed_to) for i in strict.invalid] == [
+        (1, "quote not found", None)
+    ]
+
+
+def test_an_unknown_number_and_extra_markers_collapse_onto_the_holder() -> None:
+    hits = sample_hits()
+    answer = "“증거 인멸, 증인 위협 등 공정한 사법절차”의 경우 유예합니다 [1][7]."
+    check = verify_citations(answer, hits)
+    assert [c.n for c in check.citations] == [2]
+    assert check.text == "“증거 인멸, 증인 위협 등 공정한 사법절차”의 경우 유예합니다 [2]."
+    assert {(i.n, i.reason) for i in check.invalid} == {
+        (1, "quote in another passage"),
+        (7, "quote in another passage"),
+    }
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "“개인의 경우” [2].",  # too short to say which passage was meant
+        "“금융회사등은” 통보를 유예합니다 [3].",  # short, and in passage 2 only by chance
+        "“주민등록번호”와 “경제정의를 실현하고”를 봅니다 [2].",  # quotes in two passages
+        "“존재하지 않는 조문의 문구입니다”라고 합니다 [1].",  # verbatim nowhere
+    ],
+)
+def test_quotes_that_do_not_name_one_passage_are_not_repointed(answer: str) -> None:
+    check = verify_citations(answer, sample_hits())
+    assert not check.citations
+    assert all(i.repointed_to is None and i.reason == "quote not found" for i in check.invalid)
+
+
+def test_a_quote_held_by_several_passages_is_not_repointed() -> None:
+    shared = "금융회사등은 명의인의 서면상의 동의를 받아"
+    hits = [
+        make_hit(1, LAW, f"{LAW} > 제1조", "이 법은 목적이 있다."),
+        make_hit(2, LAW, f"{LAW} > 제4조", shared + " 제공한다."),
+        make_hit(3, DECREE, f"{DECREE} > 제7조", "① " + shared + " 제공한 경우"),
+    ]
+    check = verify_citations(f"“{shared}” 제공합니다 [1].", hits)
+    assert not check.citations and check.invalid[0].repointed_to is None

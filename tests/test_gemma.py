@@ -284,3 +284,20 @@ def test_merged_gguf_loads_in_llama_cpp_with_the_same_tokens(
     llm = Llama(model_path=exported.gguf, n_ctx=64, vocab_only=True, verbose=False)
     ids = AutoTokenizer.from_pretrained(gemma_folder)(KOREAN)["input_ids"]
     assert llm.tokenize(KOREAN.encode("utf-8"), add_bos=True) == ids
+    # Served over the chat API (fnrag --generator openai → llama_cpp.server), the base
+    # model's GGUF renders the last message alone after BOS: the layout it was tuned on.
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from training.export import RAW_PROMPT_TEMPLATE
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    assert template == RAW_PROMPT_TEMPLATE
+    formatter = Jinja2ChatFormatter(template, eos_token="<eos>", bos_token="<bos>")
+    rendered = formatter(
+        messages=[
+            {"role": "system", "content": "지시"},
+            {"role": "user", "content": KOREAN},
+        ]
+    ).prompt
+    assert rendered == "<bos>" + KOREAN
+    assert llm.tokenize(rendered.encode("utf-8"), add_bos=False, special=True) == ids

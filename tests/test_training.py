@@ -187,6 +187,40 @@ def test_build_sft_uses_the_inference_prompt(tmp_path: Path, sample_index: Path)
     assert len(positions) > 1  # the source is not always in the same slot
 
 
+def test_build_sft_can_keep_the_source_where_retrieval_ranked_it(
+    tmp_path: Path, sample_index: Path
+) -> None:
+    from fnrag.index.search import load_index
+    from training.build_sft import BuildSFTConfig, build_examples
+    from training.seed_qa import seed_pairs
+
+    index = load_index(sample_index)
+    records = seed_pairs(index.chunks, per_chunk=1)
+    config = BuildSFTConfig(k=3, refusal_share=0.0, seed=1, source_position="retrieved")
+    placed = build_examples(config, records, index)
+    uniform = build_examples(dataclasses.replace(config, source_position="random"), records, index)
+    checked = 0
+    for example, other in zip(placed, uniform, strict=True):
+        ranked = [h.chunk_id for h in index.search(example["question"], k=9)]
+        # Same distractors either way (the seeded draws do not depend on the mode).
+        assert set(example["passage_ids"]) == set(other["passage_ids"])
+        if example["chunk_id"] not in ranked:
+            continue
+        checked += 1
+        shown = example["passage_ids"]
+        n = example["source_position"]
+        assert shown[n - 1] == example["chunk_id"]
+        # Every passage shown before the source was ranked above it by the search.
+        above = set(ranked[: ranked.index(example["chunk_id"])])
+        assert set(shown[: n - 1]) <= above
+        assert not above & set(shown[n:])
+    assert checked >= len(placed) // 2
+    ones = sum(e["source_position"] == 1 for e in placed)
+    assert ones > sum(e["source_position"] == 1 for e in uniform)
+    with pytest.raises(InputError, match="random or retrieved"):
+        build_examples(dataclasses.replace(config, source_position="first"), records, index)
+
+
 def test_selfinstruct_retries_then_fails_with_counts(tmp_path: Path) -> None:
     from fnrag.types import Chunk
 

@@ -5,7 +5,9 @@
 
 For each reviewed Q/A pair the question is searched in the index; the prompt is
 ``fnrag.prompts.build_prompt(question, hits)`` with ``k`` passages: the pair's source
-chunk at a random position among retrieved distractors, and the target is the answer
+chunk among retrieved distractors (``source_position``: at a random place, as RAFT does,
+or where retrieval ranked it, so the model also learns what rank means at inference,
+where the best passage usually comes first), and the target is the answer
 citing that position as ``[n]`` (``answer_template``; smoke runs use a fixed short sentence). A ``refusal_share`` of the examples has the source
 passage (and every passage containing the answer) removed and the target
 ``REFUSAL_SENTENCE``. Each line records the passage chunk ids so the prompt can be rebuilt.
@@ -40,6 +42,11 @@ class BuildSFTConfig:
     refusal_share: float = opt(0.2, "Share of examples whose answer is removed; target = refusal.")
     seed: int = opt(0, "Random seed for positions, refusal choice and filler distractors.")
     search_mode: str = opt("hybrid", "Index.search mode used to find distractors.")
+    source_position: str = opt(
+        "random",
+        "Where the source passage goes: random (RAFT) or retrieved (its rank in the "
+        "search for the question; random when the search did not return it).",
+    )
     max_passage_chars: int = opt(
         0, "Cut each passage to this many characters (0 = whole). Only for CPU smoke runs."
     )
@@ -86,6 +93,10 @@ def build_examples(
         raise InputError("k must be at least 1")
     if not 0.0 <= config.refusal_share <= 1.0:
         raise InputError("refusal_share must be between 0 and 1")
+    if config.source_position not in ("random", "retrieved"):
+        raise InputError(
+            f"source_position must be random or retrieved (got {config.source_position!r})"
+        )
     if not config.answer_template.rstrip().endswith("[{n}]"):
         raise InputError("answer_template must end with [{n}], the citation of the source")
     rng = random.Random(config.seed)
@@ -120,6 +131,9 @@ def build_examples(
             index.chunk(h.chunk_id)
             for h in index.search(question, k=config.k * 3, mode=config.search_mode)
         ]
+        ranked = [c.chunk_id for c in retrieved]
+        # Distractors ranked above the source by the search, when it found the source.
+        above = ranked.index(source.chunk_id) if source.chunk_id in ranked else None
         filler = all_chunks[:]
         rng.shuffle(filler)
         for chunk in [*retrieved, *filler]:
@@ -133,6 +147,8 @@ def build_examples(
             chosen, position, target = distractors, None, REFUSAL_SENTENCE
         else:
             position = rng.randrange(len(distractors) + 1)
+            if config.source_position == "retrieved" and above is not None:
+                position = sum(1 for c in distractors if c.chunk_id in ranked[:above])
             chosen = [*distractors[:position], source, *distractors[position:]]
             target = cite(answer, position + 1, config.answer_template)
         hits = passages_for(chosen, config.max_passage_chars)

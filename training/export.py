@@ -3,8 +3,9 @@
     python -m training.export --base PATH --adapter PATH --out DIR [--gguf q8_0] \
         [--converter convert_hf_to_gguf.py] [--verify]
 
-``--base smollm2`` means the prepared SmolLM2 folder. ``DIR/hf`` gets the merged model
-and tokenizer; with ``--gguf TYPE`` (f32, f16, bf16, q8_0) llama.cpp's converter writes
+``--base smollm2`` / ``--base gemma3-270m`` mean the prepared folders. ``DIR/hf`` gets
+the merged model and tokenizer (a tokenizer without a chat template gets
+``RAW_PROMPT_TEMPLATE``, so a chat server renders the raw Alpaca prompt); with ``--gguf TYPE`` (f32, f16, bf16, q8_0) llama.cpp's converter writes
 ``DIR/model-TYPE.gguf``. The converter comes from ``--converter`` or
 :func:`training.get_converter.ensure_converter` (llama-cpp-python's sdist, cached).
 ``--verify`` loads the GGUF with llama-cpp-python and generates a few tokens.
@@ -27,6 +28,10 @@ from fnrag.errors import FnragError, missing_extra
 from training.config import write_json
 
 GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")
+# A pretrained base (Gemma 3 270M) has no chat template, and llama.cpp's server would then
+# wrap messages in a guessed format the model never saw. fnrag's OpenAI generator sends the
+# Alpaca prompt it was tuned on as the last message: render exactly that, after BOS.
+RAW_PROMPT_TEMPLATE = "{{ bos_token }}{{ messages[-1]['content'] }}"
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,10 @@ def merge(base: str, adapter: str | Path, out: Path) -> Path:
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     merged = merged.to(torch.bfloat16)
     merged.save_pretrained(out)
-    AutoTokenizer.from_pretrained(base_dir).save_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = RAW_PROMPT_TEMPLATE
+    tokenizer.save_pretrained(out)
     return out
 
 

@@ -76,6 +76,11 @@ class GemmaDataConfig:
     k: int = opt(5, "Passages per prompt (as fnrag ask's -k).")
     refusal_share: float = opt(0.25, "Share of the verified pairs made refusal examples.")
     max_passage_chars: int = opt(0, "Passage windows of at most this many chars (0 = whole).")
+    source_position: str = opt(
+        "retrieved",
+        "Where the source passage sits: retrieved (its search rank, as at inference) or "
+        "random (RAFT's uniform place).",
+    )
     max_quote_chars: int = opt(
         300, "Longest deciding quote; a longer sentence is cut around the anchor."
     )
@@ -233,7 +238,13 @@ def raft(
     built = []
     for group, share in ((verified, config.refusal_share), (others, 0.0)):
         if group:
-            build = BuildSFTConfig(qa="(gemma_data)", k=config.k, refusal_share=share, seed=seed)
+            build = BuildSFTConfig(
+                qa="(gemma_data)",
+                k=config.k,
+                refusal_share=share,
+                seed=seed,
+                source_position=config.source_position,
+            )
             made = build_examples(build, group, index)
             for example, record in zip(made, group, strict=True):
                 example.update(origin=record.get("origin", "reviewed"), gold=record.get("gold"))
@@ -321,6 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--k", type=int)
     parser.add_argument("--refusal-share", dest="refusal_share", type=float)
     parser.add_argument("--max-passage-chars", dest="max_passage_chars", type=int)
+    parser.add_argument(
+        "--source-position", dest="source_position", choices=("retrieved", "random")
+    )
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x])
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)

@@ -78,6 +78,8 @@ class Assistant:
         k: passages retrieved and shown to the generator.
         refuse_ungrounded: replace answers left with no valid citation by the
             refusal sentence (otherwise return them with ``grounded=False``).
+        repoint_citations: move a marker whose sentence quotes, verbatim, exactly one
+            other shown passage to that passage (``verify_citations``' ``repoint``).
         refusal: the weak-evidence policy; None = the calibrated default; False = never.
         mode: retrieval mode (``hybrid``, ``dense``, ``lexical``).
         log: write a structured log record per ask (``fnrag.answering.logs``; no raw PII).
@@ -96,6 +98,7 @@ class Assistant:
         generator: str | Generator = "extractive",
         k: int = 5,
         refuse_ungrounded: bool = True,
+        repoint_citations: bool = True,
         refusal: RefusalPolicy | bool | None = None,
         mode: str = "hybrid",
         log: bool = True,
@@ -110,6 +113,7 @@ class Assistant:
         self.k = k
         self.mode = mode
         self.refuse_ungrounded = refuse_ungrounded
+        self.repoint_citations = repoint_citations
         self.log = log
         self.log_question = log_question
         if refusal is False:
@@ -143,6 +147,7 @@ class Assistant:
             mode=chosen.search.mode,
             refusal=chosen.refusal,
             refuse_ungrounded=chosen.ask.refuse_ungrounded,
+            repoint_citations=chosen.ask.repoint_citations,
             log=chosen.ask.log,
             log_question=chosen.ask.log_question,
             **generator_options,
@@ -206,7 +211,7 @@ class Assistant:
         if locate(REFUSAL_SENTENCE, raw) is not None:
             answer = self._refusal(masked, hits, evidence, "declined", raw, started, retrieved)
             return self._finish(answer, question, masked_question, retrieval.as_of, resolved)
-        check = verify_citations(raw, hits)
+        check = verify_citations(raw, hits, repoint=self.repoint_citations)
         done = time.perf_counter()
         timings = Timings(
             retrieve_ms=(retrieved - started) * 1000,
@@ -284,7 +289,7 @@ class Assistant:
         if on_text is None:
             generation = self.generator.generate(prompt, question=question, passages=hits, **extra)
             return cut_at_echo(generation.text)
-        verified = VerifiedStream(hits, on_text)
+        verified = VerifiedStream(hits, on_text, repoint=self.repoint_citations)
         if isinstance(self.generator, StreamingGenerator):
             pieces = self.generator.stream(prompt, question=question, passages=hits, **extra)
         else:

@@ -38,9 +38,12 @@ class VerifiedStream:
         ('이 법은 목적이 있다 [1]. 근거 없는 말.', ['이 법은 목적이 있다 [1].'])
     """
 
-    def __init__(self, passages: Sequence[Hit], emit: Callable[[str], None]) -> None:
+    def __init__(
+        self, passages: Sequence[Hit], emit: Callable[[str], None], *, repoint: bool = True
+    ) -> None:
         self.passages = passages
         self.emit = emit
+        self.repoint = repoint  # the same rule the whole answer is checked by
         self.text = ""
         self.emitted = 0  # sentences passed on
         self._decided = 0  # offset in ``text`` up to which sentences were judged
@@ -88,7 +91,7 @@ class VerifiedStream:
             self._held.append((gap, sentence))
             return
         held, self._held = self._held, []
-        check = verify_citations(sentence, self.passages)
+        check = verify_citations(sentence, self.passages, repoint=self.repoint)
         if not check.citations:
             return
         cited = [self.passages[c.n - 1] for c in check.citations]
