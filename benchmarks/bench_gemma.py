@@ -327,6 +327,8 @@ def render(
             + ", ".join(f"{k} {v:.1f}" for k, v in meta["timings"].items()),
             "",
         ]
+        if meta.get("sides_legend"):
+            lines += [f"Sides: {meta['sides_legend']}", ""]
         for name, m in meta.get("train", {}).items():
             lines.append(
                 f"- adapter {name}: {m['train_examples']} examples, {m['steps']} steps, loss "
