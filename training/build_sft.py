@@ -31,6 +31,7 @@ from training.config import config_help, load_config, opt, read_jsonl, write_jso
 from training.textutil import CITATION
 
 _WS = re.compile(r"\s+")
+SOURCE_POSITIONS = ("random", "retrieved")
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def build_examples(
         raise InputError("k must be at least 1")
     if not 0.0 <= config.refusal_share <= 1.0:
         raise InputError("refusal_share must be between 0 and 1")
-    if config.source_position not in ("random", "retrieved"):
+    if config.source_position not in SOURCE_POSITIONS:
         raise InputError(
             f"source_position must be random or retrieved (got {config.source_position!r})"
         )
@@ -132,8 +133,8 @@ def build_examples(
             for h in index.search(question, k=config.k * 3, mode=config.search_mode)
         ]
         ranked = [c.chunk_id for c in retrieved]
-        # Distractors ranked above the source by the search, when it found the source.
-        above = ranked.index(source.chunk_id) if source.chunk_id in ranked else None
+        # The chunks the search ranked above the source, when it found the source.
+        above = set(ranked[: ranked.index(source.chunk_id)]) if source.chunk_id in ranked else None
         filler = all_chunks[:]
         rng.shuffle(filler)
         for chunk in [*retrieved, *filler]:
@@ -148,7 +149,7 @@ def build_examples(
         else:
             position = rng.randrange(len(distractors) + 1)
             if config.source_position == "retrieved" and above is not None:
-                position = sum(1 for c in distractors if c.chunk_id in ranked[:above])
+                position = sum(c.chunk_id in above for c in distractors)
             chosen = [*distractors[:position], source, *distractors[position:]]
             target = cite(answer, position + 1, config.answer_template)
         hits = passages_for(chosen, config.max_passage_chars)

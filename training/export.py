@@ -5,8 +5,8 @@
 
 ``--base smollm2`` / ``--base gemma3-270m`` mean the prepared folders. ``DIR/hf`` gets
 the merged model and tokenizer (a tokenizer without a chat template gets
-``RAW_PROMPT_TEMPLATE``, so a chat server renders the raw Alpaca prompt); with ``--gguf TYPE`` (f32, f16, bf16, q8_0) llama.cpp's converter writes
-``DIR/model-TYPE.gguf``. The converter comes from ``--converter`` or
+``RAW_PROMPT_TEMPLATE``, so a chat server renders the raw Alpaca prompt); with
+``--gguf TYPE`` (f32, f16, bf16, q8_0) llama.cpp's converter writes ``DIR/model-TYPE.gguf``. The converter comes from ``--converter`` or
 :func:`training.get_converter.ensure_converter` (llama-cpp-python's sdist, cached).
 ``--verify`` loads the GGUF with llama-cpp-python and generates a few tokens.
 """

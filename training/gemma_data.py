@@ -46,6 +46,7 @@ from fnrag.errors import FnragError, InputError
 from fnrag.evaluation.metrics import GoldRef, is_gold
 from fnrag.evaluation.qa import QAItem, load_qa
 from fnrag.types import Chunk
+from training.build_sft import SOURCE_POSITIONS
 from training.config import opt, read_jsonl, write_json, write_jsonl
 from training.gemma_passages import (
     composer_target,
@@ -332,9 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--k", type=int)
     parser.add_argument("--refusal-share", dest="refusal_share", type=float)
     parser.add_argument("--max-passage-chars", dest="max_passage_chars", type=int)
-    parser.add_argument(
-        "--source-position", dest="source_position", choices=("retrieved", "random")
-    )
+    parser.add_argument("--source-position", dest="source_position", choices=SOURCE_POSITIONS)
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x])
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)
