@@ -10,6 +10,10 @@ model (``build_index(..., embedder=MODEL_DIR)``, the int8 ONNX route fnrag loads
 default) and scores both indexes on dev_qa and practitioner_qa, which are never trained
 on: hit@1, hit@5 and MRR@10, hybrid and dense-only, hybrid with the built-in practitioner
 vocabulary and without it (``$FNRAG_VOCABULARY`` naming a ``builtin: false`` file).
+Answers too (``Assistant.ask``, extractive; ``bench_ask.py``'s measures): first cited
+gold, gold cited, in-scope and out-of-scope refusals, and the written refusal sets, for
+the untuned index, the tuned one with the thresholds training carried over
+(``training.retriever_scope``), and the tuned one with the e5 defaults.
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ from fnrag.korean.vocabulary import VOCABULARY_ENV  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 # The same six real-corpus files as the retrieval benchmark (and tests/conftest.py).
+from bench_ask import measure_set, summarise  # noqa: E402
 from bench_retrieval import FILES  # noqa: E402
+from refusal_questions import IN_SCOPE, OFF_TOPIC  # noqa: E402
 
 TRAIN = REPO / "benchmarks" / "data" / "tune_qa.jsonl"
 HELD_OUT = {"practitioner_qa": REPO / "benchmarks" / "data" / "practitioner_qa.jsonl"}
@@ -51,6 +57,31 @@ def scores(index_dir: Path, qa: Path, mode: str) -> dict[str, float]:
     )
     data = result.scores.to_json()
     return {key: round(data[key], 4) for key in ("hit@1", "hit@5", "mrr@10")}
+
+
+ASK_MEASURES = ("first cited gold", "gold cited", "in-scope refused", "out-of-scope refused")
+
+
+def ask_scores(index_dir: Path, qa_files: dict[str, Path], recorded: bool = True) -> dict:
+    """bench_ask's measures per set and the written refusal sets; ``recorded=False``
+    drops the thresholds the tuned model recorded (the e5 defaults apply)."""
+    from fnrag.answering.assistant import Assistant
+
+    index = load_index(index_dir)
+    if not recorded:
+        index.manifest.get("embedder_provenance", {}).pop("refusal", None)
+    assistant = Assistant(index, log=False)
+    row: dict = {}
+    for name, qa in qa_files.items():
+        summary = summarise(measure_set(assistant, name, load_qa(qa)))
+        row[name] = {key: summary[key] for key in ASK_MEASURES}
+    row["written in-scope refused"] = (
+        f"{sum(assistant.ask(q).refused for q in IN_SCOPE)}/{len(IN_SCOPE)}"
+    )
+    row["written off-topic refused"] = (
+        f"{sum(assistant.ask(q).refused for q in OFF_TOPIC)}/{len(OFF_TOPIC)}"
+    )
+    return row
 
 
 def train(base_index: Path, out: Path, config: str) -> dict:
@@ -119,6 +150,14 @@ def main() -> int:
                 table[f"{qa_name}/{model_name}"] = row
                 print(qa_name, model_name, json.dumps(row), flush=True)
         results["scores"] = table
+        asks = {
+            "untuned": ask_scores(base_index, held_out),
+            "tuned, thresholds carried over": ask_scores(work / "index-tuned", held_out),
+            "tuned, e5 default thresholds": ask_scores(work / "index-tuned", held_out, False),
+        }
+        for name, row in asks.items():
+            print("ask", name, json.dumps(row, ensure_ascii=False), flush=True)
+        results["ask"] = asks
     write_file_atomic(
         Path(args.json_out),
         (json.dumps(results, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),

@@ -173,6 +173,10 @@ def test_tiny_run_changes_weights_and_raises_score(tuned) -> None:
     assert marker["family"] == "e5" and marker["backend"] == "onnx-int8"
     assert marker["base_model"] == "multilingual-e5-small"
     assert len(marker["training_data_sha256"]) == 64
+    # 8 questions are too few to carry the refusal thresholds over: cosine checks off.
+    assert marker["refusal"]["dense_applies"] is False
+    assert marker["refusal"]["calibration"]["questions"] == 8
+    assert report["refusal"] == marker["refusal"]
     index = load_index(qa.parent / "index")
     assert _margin(str(out), qa, index) > _margin(str(ensure_default_model()), qa, index)
 
@@ -214,6 +218,12 @@ def test_build_index_records_the_tuned_model(tuned, tmp_path: Path) -> None:
     assert provenance["training_data_sha256"] == hashlib.sha256(qa.read_bytes()).hexdigest()
     hits = load_index(tmp_path / "idx").search("실명확인증표는 무엇인가요?", k=3)
     assert len(hits) == 3
+    # The refusal entry travels into the manifest, and Assistant applies it.
+    from fnrag.answering.assistant import Assistant
+
+    assert provenance["refusal"]["dense_applies"] is False
+    assistant = Assistant(load_index(tmp_path / "idx"), log=False)
+    assert assistant.refusal is not None and assistant.refusal.dense_applies is False
 
 
 def test_onnx_reads_sentence_transformers_6_folders(tmp_path: Path) -> None:

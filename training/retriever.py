@@ -50,6 +50,7 @@ from training.retriever_data import (
     mine_negatives,
     split_pairs,
 )
+from training.retriever_scope import calibrate, calibration_questions
 
 MARKER = "fnrag_embedder.json"
 REPORT = "retriever_report.json"
@@ -323,15 +324,23 @@ def train_retriever(
         sample = [index.chunks[p.positive].indexed_text for p in (held or train)[:16]]
         report["onnx_int8_min_cosine"] = onnx_agreement(out, sample)
         seconds["export"] = time.perf_counter() - stage
+    stage = time.perf_counter()
+    before = load_embedder(None if config.base_model == "default" else str(base))
+    after = load_embedder(str(out))
+    before_index = _swapped(index, before, _passage_vectors(index, before))
+    after_index = _swapped(index, after, _passage_vectors(index, after))
     if held:
-        stage = time.perf_counter()
-        before = load_embedder(None if config.base_model == "default" else str(base))
-        after = load_embedder(str(out))
-        report["before"] = score_pairs(
-            _swapped(index, before, _passage_vectors(index, before)), held
-        )
-        report["after"] = score_pairs(_swapped(index, after, _passage_vectors(index, after)), held)
-        seconds["evaluate"] = time.perf_counter() - stage
+        report["before"] = score_pairs(before_index, held)
+        report["after"] = score_pairs(after_index, held)
+    seconds["evaluate"] = time.perf_counter() - stage
+    stage = time.perf_counter()
+    # The refusal's cosine thresholds, carried onto the tuned model's scale; build-index
+    # copies them into the manifest, where Assistant finds them.
+    questions = calibration_questions(qa, [p.question for p in pairs])
+    marker["refusal"] = calibrate(before_index, after_index, questions)
+    write_json(out / MARKER, marker)
+    report["refusal"] = marker["refusal"]
+    seconds["calibrate"] = time.perf_counter() - stage
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = seconds
     report["peak_rss_mb"] = _peak_rss_mb()

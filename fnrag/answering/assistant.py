@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fnrag.answering.citations import locate, verify_citations
-from fnrag.answering.refusal import RefusalPolicy, ScopeScorer, measure, with_scope
+from fnrag.answering.refusal import RefusalPolicy, ScopeScorer, for_index, measure, with_scope
 from fnrag.answering.streaming import VerifiedStream
 from fnrag.errors import InputError, NoTextInForceError
 from fnrag.generators import ContextOverflowError, Generator, StreamingGenerator, get_generator
@@ -120,6 +120,8 @@ class Assistant:
             self.refusal: RefusalPolicy | None = None
         else:
             policy = refusal if isinstance(refusal, RefusalPolicy) else RefusalPolicy()
+            # A tuned embedder's cosines live on their own scale: its recorded thresholds.
+            policy = for_index(self.index, policy)
             if policy.dense_applies is None:
                 # The cosine thresholds are calibrated on e5; other embedders use a
                 # different scale, so only the embedder-independent signals apply.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from fnrag.config import opt
@@ -77,6 +77,37 @@ class RefusalPolicy:
             and evidence.dense < self.min_dense
             and evidence.coverage < self.trust_coverage
         )
+
+
+# Thresholds in the embedder's cosine scale: a tuned embedder records its own
+# (``training.retriever_scope``), carried into the index manifest by build-index.
+COSINE_THRESHOLDS = ("min_scope", "confident_scope", "min_dense")
+
+
+def calibrated_policy(recorded: Any, policy: RefusalPolicy) -> RefusalPolicy:
+    """``policy`` with an index's recorded thresholds where ``policy`` keeps the e5
+    defaults (a value set in settings or code wins); ``dense_applies: false`` recorded
+    switches the cosine thresholds off unless ``policy`` decided that itself."""
+    if not isinstance(recorded, dict):
+        return policy
+    defaults = {f.name: f.default for f in fields(RefusalPolicy)}
+    changes: dict[str, Any] = {}
+    for name in COSINE_THRESHOLDS:
+        value = recorded.get(name)
+        if isinstance(value, int | float) and getattr(policy, name) == defaults[name]:
+            changes[name] = float(value)
+    if recorded.get("dense_applies") is False and policy.dense_applies is None:
+        changes["dense_applies"] = False
+    return replace(policy, **changes) if changes else policy
+
+
+def for_index(index: Any, policy: RefusalPolicy) -> RefusalPolicy:
+    """``policy`` as it applies to ``index``: with the thresholds its embedder recorded
+    (``embedder_provenance.refusal`` in the manifest), if any."""
+    manifest = getattr(index, "manifest", None)
+    provenance = manifest.get("embedder_provenance") if isinstance(manifest, dict) else None
+    recorded = provenance.get("refusal") if isinstance(provenance, dict) else None
+    return calibrated_policy(recorded, policy)
 
 
 def with_scope(evidence: Evidence, scope: float | None) -> Evidence:

@@ -329,7 +329,7 @@ def _embedder_provenance(spec: str | None) -> dict[str, Any]:
         declared = json.loads((Path(spec) / "fnrag_embedder.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    keys = ("base_model", "base_weights_sha256", "training_data_sha256", "trained_pairs")
+    keys = ("base_model", "base_weights_sha256", "training_data_sha256", "trained_pairs", "refusal")
     return {k: declared[k] for k in keys if isinstance(declared, dict) and k in declared}
 
 
