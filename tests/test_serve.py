@@ -320,7 +320,8 @@ def test_feedback_and_its_export_round_trip(served: dict[str, Any], tmp_path: Pa
 
 def test_health_readiness_metrics(served: dict[str, Any]) -> None:
     base = served["server"].base
-    assert http("GET", base + "/healthz") == (200, {"status": "ok"})
+    status, body = http("GET", base + "/healthz")
+    assert status == 200 and body["status"] == "ok" and isinstance(body["worker"], int)
     status, body = http("GET", base + "/readyz")
     assert status == 200 and body["index_version"]
     _client(served).chat.completions.create(

@@ -157,6 +157,64 @@ def test_sigterm_under_load_finishes_requests_in_flight(
         server.stop()
 
 
+def _worker_behind(host: str, port: int, connections: int) -> list[int]:
+    """Open ``connections`` keep-alive connections at once, as a chat client pool does,
+    then ask /healthz once on each: the worker process that answered each one."""
+    import json
+    import socket
+
+    opened = [socket.create_connection((host, port), timeout=30) for _ in range(connections)]
+    workers = []
+    try:
+        for conn in opened:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(4096)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                )
+            )
+            while len(body) < length:
+                body += conn.recv(4096)
+            workers.append(json.loads(body)["worker"])
+    finally:
+        for conn in opened:
+            conn.close()
+    return workers
+
+
+def test_connections_are_spread_over_the_workers(
+    tmp_path: Path, hashing_sample_index_dir: Path
+) -> None:
+    """With one shared socket a burst of connections went to whichever worker woke first
+    and stayed there (keep-alive); each worker now has its own SO_REUSEPORT socket."""
+    from collections import Counter
+
+    db = f"sqlite:///{tmp_path / 'fnrag.db'}"
+    server = Server(hashing_sample_index_dir, db, tmp_path / "home", workers=2)
+    try:
+        server.wait_ready()
+        pids = server.workers()
+        host, port = server.base.split("//")[1].rsplit(":", 1)
+        counts = Counter(_worker_behind(host, int(port), 32))
+        assert set(counts) == pids, (counts, pids)
+        # Fair hashing puts <= 5 of 32 on one worker with probability ~1e-4.
+        assert min(counts.values()) >= 6, counts
+        # A reload keeps every slot on its socket: still both workers, new processes.
+        server.signal(signal.SIGHUP)
+        _wait_for(lambda: server.workers().isdisjoint(pids) and len(server.workers()) == 2, 300)
+        server.wait_ready()
+        counts = Counter(_worker_behind(host, int(port), 32))
+        assert set(counts) == server.workers() and min(counts.values()) >= 6, counts
+    finally:
+        server.stop()
+
+
 # --- in process: limits and the trusted proxy ---------------------------------------
 
 

@@ -131,7 +131,8 @@ def register(router: Any) -> None:
 
     @router.get("/healthz")
     async def healthz() -> Any:
-        return {"status": "ok"}
+        # The worker's process id: which worker answered (connection spreading is tested).
+        return {"status": "ok", "worker": os.getpid()}
 
     @router.get("/readyz")
     async def readyz(request: Request) -> Any:
