@@ -13,7 +13,9 @@ passages of a batch are negatives too, so batches never repeat a text. The e5 pr
 so MODEL_DIR is always a plain sentence-transformers folder.
 
 MODEL_DIR also holds ``fnrag_embedder.json`` (family e5, backend onnx-int8, base model,
-sha256 of the training file), which fnrag's factory reads, and ``retriever_report.json``:
+sha256 of the training file, and the refusal thresholds carried onto the tuned model's
+cosine scale: ``training.retriever_scope``), which fnrag's factory and build-index read,
+and ``retriever_report.json``:
 the held-out split's hit@1/hit@5/MRR@10 before and after, dense-only and hybrid (each
 model searched through the index's own fusion, with the int8 ONNX export fnrag loads by
 default), the int8-vs-torch cosine, seconds per stage and peak RSS.
