@@ -165,12 +165,16 @@ class RawLoader(Loader):
     spends a fraction of that, so the figure is the server's, not the client's."""
 
     async def _connect(self) -> tuple[Any, Any]:
-        host, port = self.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-        return await asyncio.open_connection(host, int(port))
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.url)
+        return await asyncio.open_connection(url.hostname, url.port)
 
     def _requests(self) -> list[bytes]:
-        host = self.url.split("//", 1)[1].split("/", 1)[0]
-        path = "/" + self.url.split("//", 1)[1].split("/", 1)[1] + "/chat/completions"
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.url)
+        host, path = url.netloc, url.path + "/chat/completions"
         built = []
         for q in self.qs:
             body = json.dumps(

@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from fnrag.answering.refusal import RefusalPolicy, ScopeScorer
+from fnrag.answering.refusal import COSINE_THRESHOLDS, RefusalPolicy, ScopeScorer
+from fnrag.errors import FnragError
 
-# The RefusalPolicy fields measured in the embedder's cosine scale.
-COSINE_THRESHOLDS = ("min_scope", "confident_scope", "min_dense")
 MIN_QUESTIONS = 12
 MIN_CORRELATION = 0.6
 
@@ -38,7 +37,7 @@ def calibration_questions(qa: str | Path, pair_questions: Sequence[str]) -> list
     questions = list(dict.fromkeys(pair_questions))
     try:
         items = load_qa(qa)
-    except Exception:  # reviewed pairs are not eval-format QA: they have no out-of-scope rows
+    except FnragError:  # reviewed pairs are not eval-format QA: they have no out-of-scope rows
         items = []
     questions += [item.question for item in items if item.out_of_scope]
     return list(dict.fromkeys(questions))

@@ -78,7 +78,7 @@ def run(config: ServeConfig) -> int:
     )
     if config.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
         slots = listening_sockets(config.host, config.port, config.workers)
-        supervisor: Any = _slot_supervisor(Multiprocess)(uv_config, slots)
+        supervisor: Any = _slot_supervisor()(uv_config, slots)
     else:
         slots = [uv_config.bind_socket()]
         supervisor = Multiprocess(uv_config, sockets=slots)
@@ -117,14 +117,14 @@ def listening_sockets(host: str, port: int, count: int, backlog: int = 2048) -> 
     return sockets
 
 
-def _slot_supervisor(base: type) -> type:
+def _slot_supervisor() -> type:
     """uvicorn's ``Multiprocess`` with worker slot i always on socket i: at start, when a
     worker is replaced (reload) and when a dead one is restarted. The loops are uvicorn
     0.54's, with the slot's socket instead of the shared list."""
     from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors.multiprocess import Process
+    from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-    class SlotSupervisor(base):
+    class SlotSupervisor(Multiprocess):
         def __init__(self, config: Any, slots: list[socket.socket]) -> None:
             super().__init__(config, sockets=[])
             self.slots = slots
