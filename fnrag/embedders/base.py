@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -17,6 +18,38 @@ from fnrag.files import sha256_file, write_file_atomic
 from fnrag.paths import fnrag_home
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx")
+THREADS_ENV = "FNRAG_EMBED_THREADS"
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else every core)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def embed_threads() -> int:
+    """Threads one embedder computes with: ``$FNRAG_EMBED_THREADS``, else every core.
+
+    Set it (or ``fnrag serve --embed-threads``) to keep fnrag to part of a machine it
+    shares. Dividing the cores among serve workers did not raise throughput: two workers
+    on 2 cores answered 66.8 answers/s with one thread each and 68.8 with two
+    (benchmarks/RESULTS.md).
+    """
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return available_cores()
+    try:
+        threads = int(raw)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise InputError(
+            f"${THREADS_ENV} must be a whole number of threads, at least 1 (got {raw!r}); "
+            "unset it to use every core"
+        )
+    return threads
 
 
 @dataclass(frozen=True)
@@ -102,6 +135,8 @@ class BaseEmbedder(ABC):
     passage_prefix: str = ""
     weights_sha256: str = ""
     backend: str = ""
+    #: Threads the model computes with (``embed_threads()``; 1 for the numpy hashing one).
+    threads: int = 1
     family: str = "sentence-transformers"
     prefix_scheme: str = "none"
     #: What to pass to ``load_embedder`` to get this embedder back.

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from fnrag.embedders.base import BaseEmbedder
+from fnrag.embedders.base import BaseEmbedder, embed_threads
 from fnrag.errors import FnragError, InputError, missing_dependency
 from fnrag.files import file_lock, publish_dir
 from fnrag.paths import fnrag_home
@@ -220,7 +220,8 @@ class OnnxEmbedder(BaseEmbedder):
         pad = self.tokenizer.token_to_id("<pad>")
         self.pad_id = 0 if pad is None else pad
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = os.cpu_count() or 1
+        self.threads = embed_threads()
+        opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         # No busy-waiting between ops: on a shared or busy CPU spinning threads
         # steal time from the threads doing the work (measured 20% slower here).

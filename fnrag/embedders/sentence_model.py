@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fnrag.embedders.base import BaseEmbedder
+from fnrag.embedders.base import THREADS_ENV, BaseEmbedder, embed_threads
 from fnrag.errors import missing_dependency
 
 
@@ -37,6 +37,12 @@ class SentenceTransformerEmbedder(BaseEmbedder):
         self.passage_prefix = passage_prefix
         self.weights_sha256 = weights_sha256
         self.backend = "torch"
+        self.threads = embed_threads()
+        if os.environ.get(THREADS_ENV):
+            # torch's thread count is the whole process's: change it only when asked.
+            import torch
+
+            torch.set_num_threads(self.threads)
         get_dim = (
             getattr(model, "get_embedding_dimension", None)
             or model.get_sentence_embedding_dimension

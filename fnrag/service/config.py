@@ -31,6 +31,11 @@ class ServeConfig:
     rate_limit: int = opt(120, "requests per minute per key, all workers together (0: none)")
     max_body_bytes: int = opt(65_536, "largest request body accepted (413 above it)")
     max_concurrent: int = opt(4, "questions answered at once per worker (others wait)")
+    embed_threads: int = opt(
+        0,
+        "threads each worker's embedder computes with (0: $FNRAG_EMBED_THREADS if set, "
+        "else every core; cap it on a machine shared with other services)",
+    )
     trusted_proxy_header: str = opt(
         "", "take the user from this header (set by the bank's SSO proxy); empty: off"
     )
@@ -52,6 +57,10 @@ class ServeConfig:
             raise InputError(
                 f"--no-auth serves without API keys and is allowed only on 127.0.0.1, not "
                 f"{self.host}; create keys with: fnrag keys create --name NAME --role practitioner"
+            )
+        if self.embed_threads < 0:
+            raise InputError(
+                f"--embed-threads must be 0 (sized to the cores) or more (got {self.embed_threads})"
             )
         if self.max_body_bytes < 1024:
             raise InputError("--max-body-bytes must be at least 1024")

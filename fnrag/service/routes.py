@@ -140,7 +140,12 @@ def register(router: Any) -> None:
         if not service.ready or service.draining:
             state = "draining" if service.draining else "loading"
             return JSONResponse({"status": state}, status_code=503)
-        return {"status": "ready", "index_version": service.index_version}
+        return {
+            "status": "ready",
+            "index_version": service.index_version,
+            # Loaded by the warm-up question before the worker reports ready.
+            "embed_threads": getattr(getattr(service.index, "embedder", None), "threads", 1),
+        }
 
     @router.get("/metrics")
     async def metrics(request: Request) -> Any:

@@ -28,6 +28,7 @@ import os
 import socket
 from typing import Any
 
+from fnrag.embedders.base import THREADS_ENV, embed_threads
 from fnrag.errors import missing_extra
 from fnrag.service.config import CONFIG_ENV, ServeConfig
 from fnrag.service.logs import log_config
@@ -53,6 +54,10 @@ def run(config: ServeConfig) -> int:
     database.dispose()
     os.environ[CONFIG_ENV] = config.to_env()
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
+    if config.embed_threads:
+        os.environ[THREADS_ENV] = str(config.embed_threads)
+    # Workers inherit the environment: each one's embedder computes with these.
+    threads = embed_threads()
     uv_config = uvicorn.Config(
         "fnrag.service.app:app_from_env",
         factory=True,
@@ -71,6 +76,7 @@ def run(config: ServeConfig) -> int:
             "fields": {
                 "url": f"http://{config.host}:{config.port}/v1",
                 "workers": config.workers,
+                "embed_threads": threads,
                 "db": safe_url(database.url),
                 "db_revision": revision,
             }
