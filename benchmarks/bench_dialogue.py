@@ -21,7 +21,11 @@ Per split and way of asking the last turn — with its history; alone; the first
 one question (the naive baseline) — it prints: gold among the top-5 passages, gold cited
 (some cited passage is gold: the rule of ``fnrag eval``), refused, citation validity; and
 how often the follow-up/self-contained recogniser (``fnrag.answering.conversation``) agrees
-with the split, also over the standalone questions of the QA sets.
+with the split, also over the standalone questions of the QA sets. Last, refusal holding
+through a conversation: every off-topic question of the written refusal set and the QA sets,
+each followed by follow-ups with no words of their own (``BARE_FOLLOW_UPS``): how many of
+those are answered after a refused first turn (should be none: nothing was there to ask
+about) and after an answered one.
 """
 
 from __future__ import annotations
@@ -45,6 +49,14 @@ from fnrag.evaluation.qa import load_qa
 _HERE = Path(__file__).resolve().parent
 DEFAULT_DIALOGUES = _HERE / "data/dialogues.jsonl"
 WAYS = ("with history", "alone", "first turn alone", "pasted together")
+# Follow-ups that name no topic: what they ask is wholly the earlier turn's.
+BARE_FOLLOW_UPS = (
+    "그거 하나면 되는 거죠?",
+    "언제까지 줘야 해요?",
+    "그럼 그건 어떻게 해요?",
+    "그건 얼마예요?",
+    "몇 번까지 돼요?",
+)
 
 
 def load_dialogues(path: Path) -> list[dict[str, Any]]:
@@ -137,6 +149,36 @@ def recogniser(index: Any, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def off_topic_follow_ups(assistant: Assistant) -> list[str]:
+    """Off-topic first turns, each followed by every ``BARE_FOLLOW_UPS`` question."""
+    from refusal_questions import OFF_TOPIC
+
+    firsts = list(OFF_TOPIC) + [
+        item.question
+        for path in DEFAULT_SETS
+        if path.is_file()
+        for item in load_qa(path)
+        if not item.in_scope
+    ]
+    after = {True: [0, 0], False: [0, 0]}  # first refused → [answered, asked]
+    for question in firsts:
+        first = assistant.ask(question)
+        history = [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": first.text},
+        ]
+        for follow_up in BARE_FOLLOW_UPS:
+            answer = assistant.ask(follow_up, history=history)
+            after[first.refused][0] += not answer.refused
+            after[first.refused][1] += 1
+    refused_first = sum(assistant.ask(q).refused for q in firsts)
+    return [
+        f"off-topic first turns {len(firsts)}, refused {_share(refused_first, len(firsts))}",
+        f"bare follow-ups answered after a refused first turn {_share(*after[True])}",
+        f"bare follow-ups answered after an answered (off-topic) first turn {_share(*after[False])}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", required=True)
@@ -170,6 +212,8 @@ def main() -> None:
         print(line)
     latencies = sorted(r["ms"] for r in results)
     print(f"ask with history p50 {latencies[len(latencies) // 2]:.1f} ms")
+    for line in off_topic_follow_ups(assistant):
+        print(line)
 
 
 if __name__ == "__main__":

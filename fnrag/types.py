@@ -222,6 +222,8 @@ class QueryPlan:
         law_kinds: ``시행령`` / ``시행규칙`` when the question names them.
         carried: terms carried from earlier turns of a conversation (at their lower
             weight in ``terms``): part of what the follow-up asks, not expansions.
+        carried_refused: the earlier answer carried from was a refusal: a follow-up
+            with no words of its own then asks about nothing the corpus answers.
         reading: for a question in English, the Korean terms of its domain phrases
             (``fnrag.korean.glossary``): ``tokens``/``terms`` are this text's, and the
             scope check reads its embedding; "" for a Korean question.
@@ -235,6 +237,7 @@ class QueryPlan:
     law_kinds: tuple[str, ...]
     carried: frozenset[str] = frozenset()
     reading: str = ""
+    carried_refused: bool = False
 
 
 @dataclass(frozen=True, eq=False)

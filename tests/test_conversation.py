@@ -146,6 +146,66 @@ def test_elliptical_deadline_follow_up(assistant: Assistant) -> None:
     assert any("유예 기간" in s for s in _sections(followed)[:3]), _sections(followed)
 
 
+@pytest.mark.parametrize(
+    ("first", "follow_up", "expected"),
+    [
+        (FIRST, "그거 하나면 되는 거죠?", "주민등록증"),
+        ("거래정보 제공사실의 통보를 유예할 수 있는 사유는?", "언제까지 해야 돼요?", "지체 없이"),
+    ],
+)
+def test_follow_up_with_no_words_of_its_own_answered_from_the_earlier_turn(
+    assistant: Assistant, first: str, follow_up: str, expected: str
+) -> None:
+    """The follow-up asks wholly about the earlier turn: the earlier question's words are
+    its evidence (it used to be refused for having none of its own)."""
+    earlier = assistant.ask(first)
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": earlier.text}]
+    followed = assistant.ask(follow_up, history=history)
+    assert not followed.refused, followed.refusal_reason
+    assert followed.grounded and followed.citations and not followed.invalid_citations
+    assert expected in followed.text
+
+
+def test_follow_up_with_no_words_of_its_own_after_a_refusal_is_refused() -> None:
+    """After a refused turn the carried words were not answerable: the selector does not
+    let them stand in for the follow-up's own."""
+    from dataclasses import replace
+
+    from fnrag.generators.sentences import SentenceSelector
+    from fnrag.types import Hit, QueryPlan
+
+    passage = Hit(
+        1, 1.0, "a", "guide.md", "안내", None, (), "안내 > 환전", "환전 우대율은 영업점장이 정한다."
+    )
+    plan = QueryPlan(
+        "환전 우대는 얼마까지 돼요? 그거 하나면 되는 거죠?",
+        (),
+        {"환전": 0.5, "우대": 0.5},
+        "",
+        frozenset(),
+        (),
+        carried=frozenset({"환전", "우대"}),
+    )
+    selector = SentenceSelector()
+    assert selector.select("그거 하나면 되는 거죠?", [passage], plan)
+    refused_before = replace(plan, carried_refused=True)
+    assert selector.select("그거 하나면 되는 거죠?", [passage], refused_before) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "refused"),
+    [
+        ("제공된 자료에서 답을 찾을 수 없습니다.", True),
+        ("주민등록증이 기본입니다. [1]", False),
+    ],
+)
+def test_carried_plan_records_whether_the_earlier_turn_was_refused(
+    answer: str, refused: bool
+) -> None:
+    plan = conversation.carried_plan("그거 하나면 되는 거죠?", [FIRST], [answer])
+    assert plan.carried and plan.carried_refused is refused
+
+
 def test_self_contained_question_not_carried_over(assistant: Assistant) -> None:
     question = "거래정보 제공사실의 통보를 유예할 수 있는 사유는?"
     alone = assistant.ask(question)

@@ -65,6 +65,8 @@ MIN_TOPIC_TERMS = 2
 # words; of the 139 standalone questions of practitioner_qa, tune_qa and dev_qa, the 7
 # with such a marker have 3-7, the unmarked ones 2 or more (but for 4 written in English).
 MARKED_TOPIC_TERMS = 4
+# A citation marker: an answer that holds one answered something.
+_MARKER = re.compile(r"\[\d+\]")
 _NAMES_LAW = re.compile(r"제\s*\d+\s*조|금융실명|특정금융|특금법|시행령|시행규칙|법률")
 
 
@@ -286,7 +288,14 @@ def carried_plan(
         articles=own.articles,
         law_kinds=law_kinds,
         carried=frozenset(t for t in terms if t not in own.terms),
+        carried_refused=bool(earlier_answers) and _is_refusal(earlier_answers[-1]),
     )
+
+
+def _is_refusal(answer: str) -> bool:
+    from fnrag.prompts import REFUSAL_SENTENCE
+
+    return REFUSAL_SENTENCE in answer and not _MARKER.search(answer)
 
 
 def condense(question: str, turns: Sequence[Turn], generator: Any) -> str | None:

@@ -83,6 +83,16 @@ class SentenceSelector:
         # question's own words only.
         own = {t.lower() for t, w in terms.items() if w >= 1.0}
         total = sum(term_weight(t) for t in own)
+        if not total and plan.carried and not plan.carried_refused:
+            # A follow-up with no words of its own ("그거 하나면 되는 거죠?", "언제까지
+            # 줘야 해요?") asks wholly about the earlier turn: what it carries from there
+            # stands in for its own words, else it would always be refused. After a
+            # refused turn it asks about nothing the corpus answers: refused as well.
+            # The evidence is then what the earlier turn asked: the follow-up's own
+            # expansions ("언제까지" → 기한, 이내) would let any passage clear the bar.
+            own = {t.lower() for t in plan.carried}
+            wanted = {t: w for t, w in wanted.items() if t in own}
+            total = sum(wanted.values())
         if not total:
             return []
         candidates: list[Candidate] = []
