@@ -316,3 +316,49 @@ def test_composer_counts_carried_terms_as_the_follow_ups() -> None:
         plan.question, [tax, fine], replace(plan, carried=frozenset({"과태료"}))
     )[0]
     assert (alone.n, carried.n) == (1, 2)
+
+
+@pytest.mark.parametrize(("carried_only_weight", "leads"), [(0.5, 2), (1.0, 1)])
+def test_composer_discounts_units_holding_only_the_earlier_questions_words(
+    carried_only_weight: float, leads: int
+) -> None:
+    """ "며칠 안에 알려야 돼요?" after a 영장 question: the 통보 article, which holds what
+    the follow-up asks now (이내, 통보), leads — not the article that matches only the
+    earlier question's words (the earlier answer quoted that one already)."""
+    from fnrag.generators.composer import ComposerGenerator
+    from fnrag.types import Hit, QueryPlan
+
+    warrant = Hit(
+        1,
+        1.0,
+        "a",
+        "law.md",
+        "시험법",
+        None,
+        (),
+        "시험법 > 제4조 (비밀보장)",
+        "① 법원의 제출명령 또는 영장에 따른 거래정보등의 제공은 할 수 있다.",
+    )
+    notice = Hit(
+        2,
+        1.0,
+        "b",
+        "law.md",
+        "시험법",
+        None,
+        (),
+        "시험법 > 제5조 (제공사실의 통보)",
+        "① 거래정보등을 제공한 경우에는 10일 이내에 명의인에게 서면으로 알려야 한다.",
+    )
+    carried = {"법원": 0.5, "제출명령": 0.5, "영장": 0.5, "거래정보": 0.5, "제공": 0.5}
+    plan = QueryPlan(
+        "법원 영장 받고 거래정보를 넘겼으면? 며칠 안에 알려야 돼요?",
+        ("며칠", "알리"),
+        {"며칠": 1.0, "알리": 1.0, "이내": 0.5, "통보": 0.5, **carried},
+        "",
+        frozenset(),
+        (),
+        carried=frozenset(carried),
+    )
+    composer = ComposerGenerator(carried_only_weight=carried_only_weight)
+    assert composer.score_units("며칠 안에 알려야 돼요?", [warrant, notice], plan)[0].n == leads

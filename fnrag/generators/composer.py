@@ -7,7 +7,9 @@ by the question's evidence: the share of the question's own terms it contains
 passage's fused score relative to the best and its rank, and structure: 부칙 (transitional and amendment clauses)
 weigh little unless the question asks about 시행일/경과조치/부칙/개정, and a
 penalty question prefers the 벌칙/과태료 articles. A follow-up's terms carried from the
-earlier turn (``QueryPlan.carried``) count as the question's, at their lower weight.
+earlier turn (``QueryPlan.carried``) count as the question's, at their lower weight; a
+unit that holds none of the follow-up's own words (or their expansions) weighs
+``carried_only_weight``: it answers the earlier question, whose answer quoted it already.
 
 The answer opens with the best unit quoted verbatim under its full reference; a
 호 or 목 is always shown after its lead-in, and a "다음 각 호" lead-in is completed
@@ -95,6 +97,8 @@ class ComposerGenerator:
         max_items: a "다음 각 호" lead-in is completed by at most this many 호 (목).
         penalty_ranks: a penalty question whose words the selector cannot match is still
             answered from a 벌칙/과태료 article retrieved at this rank or better.
+        carried_only_weight: factor for a follow-up's units that match only the words
+            carried from the earlier turn, none of the follow-up's own.
     """
 
     name = "extractive"
@@ -117,6 +121,7 @@ class ComposerGenerator:
         distinct_support: bool = True,
         max_items: int = 2,
         penalty_ranks: int = 2,
+        carried_only_weight: float = 0.5,
     ) -> None:
         self.min_score = min_score
         self._gate = gate or SentenceSelector()
@@ -134,6 +139,7 @@ class ComposerGenerator:
         self.distinct_support = distinct_support
         self.max_items = max_items
         self.penalty_ranks = penalty_ranks
+        self.carried_only_weight = carried_only_weight
 
     def generate(
         self,
@@ -160,6 +166,8 @@ class ComposerGenerator:
         wanted = {t.lower(): term_weight(t) * w for t, w in plan.terms.items()}
         own = {t.lower() for t, w in plan.terms.items() if w >= 1.0}
         total = sum(term_weight(t) for t in own)
+        # The follow-up's own words and their expansions: what it asks now.
+        asked_now = {t.lower() for t in plan.terms} - {t.lower() for t in plan.carried}
         if plan.carried:
             # A follow-up's own words are few ("기한은요?"): what it carries from the
             # earlier turn is part of the question, at its lower weight.
@@ -207,7 +215,12 @@ class ComposerGenerator:
                 matched = sum(wanted[t] for t in found)
                 matched += self.context_credit * sum(wanted[t] for t in in_context)
                 matched += self.title_credit * sum(wanted[t] for t in in_title)
-                scored.append(Scored(matched / total * factor, n, i, rank))
+                unit_factor = factor
+                if plan.carried and asked_now and not (found | in_context | in_title) & asked_now:
+                    # Only the earlier question's words: the earlier answer already
+                    # quoted what answers that, not what the follow-up asks now.
+                    unit_factor *= self.carried_only_weight
+                scored.append(Scored(matched / total * unit_factor, n, i, rank))
         scored.sort(key=lambda s: (-s.score, s.rank, s.index))
         return scored
 
