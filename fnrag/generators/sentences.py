@@ -88,8 +88,8 @@ class SentenceSelector:
             # 줘야 해요?") asks wholly about the earlier turn: what it carries from there
             # stands in for its own words, else it would always be refused. After a
             # refused turn it asks about nothing the corpus answers: refused as well.
-            # The evidence is then what the earlier turn asked: the follow-up's own
-            # expansions ("언제까지" → 기한, 이내) would let any passage clear the bar.
+            # The evidence is then the earlier question's words alone: the follow-up's
+            # expansions ("언제까지" → 이내, 기간) would add matches without raising the bar.
             own = {t.lower() for t in plan.carried}
             wanted = {t: w for t, w in wanted.items() if t in own}
             total = sum(wanted.values())
