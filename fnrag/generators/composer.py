@@ -1,26 +1,21 @@
 """Compose an extractive answer that leads with the provision deciding the question.
 
-Every provision unit of the shown passages (``fnrag.generators.units``) is scored
-by the question's evidence: the share of the question's own terms it contains
-(plan expansions count at their lower weight), terms found only in its context
-(article title, the lead-in that introduces it) at ``context_credit``, the
-passage's fused score relative to the best and its rank, and structure: 부칙 (transitional and amendment clauses)
-weigh little unless the question asks about 시행일/경과조치/부칙/개정, and a
-penalty question prefers the 벌칙/과태료 articles. A follow-up's terms carried from the
-earlier turn (``QueryPlan.carried``) count as the question's, at their lower weight; a
-unit that holds none of the follow-up's own words (or their expansions) weighs
-``carried_only_weight``: it answers the earlier question, whose answer quoted it already.
+Every provision unit of the shown passages (``fnrag.generators.units``) is scored by the
+question's evidence: its share of the question's terms (expansions and a follow-up's
+carried terms at their lower weight; terms only in its article title or lead-in count
+too), the passage's fused score and rank, and structure (부칙 weigh little unless asked
+about; penalty questions prefer 벌칙/과태료; a follow-up's unit holding only the earlier
+question's words weighs less: the earlier answer quoted it already). The class's
+arguments say by how much.
 
-The answer opens with the best unit quoted verbatim under its full reference; a
-호 or 목 is always shown after its lead-in, and a "다음 각 호" lead-in is completed
-by the 호 that match. At most ``max_support`` further units follow, each only when
-its score clears ``margin`` × the best. For number and yes/no questions a short
-first line quotes the deciding words (``fnrag.generators.quoting``). Quotes are exact
-spans of the passages (the citation verifier re-checks them). Whether to answer at all is
-the calibrated sentence selector's decision (``SentenceSelector.select``), over the
-passages that are not 부칙 unless the question asks about them: nothing it selects →
-refusal, except that a penalty question is answered from a 벌칙/과태료 article retrieved
-at rank ≤ ``penalty_ranks`` (its everyday words rarely match the article's). ``passage_order`` renumbers the passages so that the markers read [1], [2], ….
+The answer opens with the best unit verbatim under its full reference; a 호 or 목 comes
+after its lead-in, and a "다음 각 호" lead-in is completed by the 호 that match. At most
+``max_support`` further units follow, each clearing ``margin`` × the best. Number and
+yes/no questions get a short first line of the deciding words (``quoting``). Quotes are
+exact spans of the passages. Whether to answer at all is the calibrated sentence
+selector's decision over the non-부칙 passages (nothing selected → refusal, except a
+penalty question with a 벌칙/과태료 article at rank ≤ ``penalty_ranks``).
+``passage_order`` renumbers the passages so that the markers read [1], [2], ….
 """
 
 from __future__ import annotations
