@@ -161,8 +161,10 @@ def off_topic_follow_ups(assistant: Assistant) -> list[str]:
         if not item.in_scope
     ]
     after = {True: [0, 0], False: [0, 0]}  # first refused → [answered, asked]
+    refused_first = 0
     for question in firsts:
         first = assistant.ask(question)
+        refused_first += first.refused
         history = [
             {"role": "user", "content": question},
             {"role": "assistant", "content": first.text},
@@ -171,7 +173,6 @@ def off_topic_follow_ups(assistant: Assistant) -> list[str]:
             answer = assistant.ask(follow_up, history=history)
             after[first.refused][0] += not answer.refused
             after[first.refused][1] += 1
-    refused_first = sum(assistant.ask(q).refused for q in firsts)
     return [
         f"off-topic first turns {len(firsts)}, refused {_share(refused_first, len(firsts))}",
         f"bare follow-ups answered after a refused first turn {_share(*after[True])}",

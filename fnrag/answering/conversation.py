@@ -65,8 +65,6 @@ MIN_TOPIC_TERMS = 2
 # words; of the 139 standalone questions of practitioner_qa, tune_qa and dev_qa, the 7
 # with such a marker have 3-7, the unmarked ones 2 or more (but for 4 written in English).
 MARKED_TOPIC_TERMS = 4
-# A citation marker: an answer that holds one answered something.
-_MARKER = re.compile(r"\[\d+\]")
 _NAMES_LAW = re.compile(r"제\s*\d+\s*조|금융실명|특정금융|특금법|시행령|시행규칙|법률")
 
 
@@ -293,9 +291,11 @@ def carried_plan(
 
 
 def _is_refusal(answer: str) -> bool:
+    # An answer that cites a passage answered something, whatever else it says.
+    from fnrag.answering.citations import cited_numbers
     from fnrag.prompts import REFUSAL_SENTENCE
 
-    return REFUSAL_SENTENCE in answer and not _MARKER.search(answer)
+    return REFUSAL_SENTENCE in answer and not cited_numbers(answer)
 
 
 def condense(question: str, turns: Sequence[Turn], generator: Any) -> str | None:
