@@ -201,6 +201,30 @@ def test_stream_passes_on_a_quoted_lead_with_the_sentence_that_cites_it() -> Non
     ]
 
 
+def test_cite_first_lines_stream_and_verify_with_their_marker_moved_to_the_end() -> None:
+    # A small model taught to name the passage first (training.gemma_data's cite-first
+    # targets) writes "[n] reference: “quote”": a line is shown once complete, marker last.
+    pieces = [
+        "[",
+        "3] 금융실명법 제1조: “그 비밀을 보장하여 ",
+        "금융거래의 정상화를 꾀함으로써”\n[2] 제4조의2: ",
+        "“유예요청기간 동안 통보를 유예하여야 한다.”\n[1] “없는 문구”",
+    ]
+    shown: list[str] = []
+    streamed = Assistant(ListIndex(sample_hits()), ScriptedStream(pieces)).ask(
+        QUESTION, on_text=shown.append
+    )
+    assert shown == [
+        "금융실명법 제1조: “그 비밀을 보장하여 금융거래의 정상화를 꾀함으로써” [3]",
+        "\n제4조의2: “유예요청기간 동안 통보를 유예하여야 한다.” [2]",
+    ]
+    whole = Assistant(ListIndex(sample_hits()), ScriptedGenerator("".join(pieces))).ask(QUESTION)
+    for answer in (streamed, whole):
+        assert [c.n for c in answer.citations] == [3, 2]
+        assert [(i.n, i.reason) for i in answer.invalid_citations] == [(1, "quote not found")]
+        assert answer.text.startswith("금융실명법 제1조: “그 비밀을")
+
+
 def test_module_ask_accepts_an_index_object() -> None:
     answer = ask(QUESTION, index=ListIndex(sample_hits()), k=2)
     assert isinstance(answer, Answer) and len(answer.passages) == 2

@@ -14,6 +14,7 @@ from fnrag.answering.citations import (
     find_quotes,
     locate,
     parse_markers,
+    trail_leading_markers,
     verify_citations,
 )
 from fnrag.text import split_sentences, strip_markers
@@ -273,3 +274,33 @@ def test_a_quote_held_by_several_passages_is_not_repointed() -> None:
     ]
     check = verify_citations(f"“{shared}” 제공합니다 [1].", hits)
     assert not check.citations and check.invalid[0].repointed_to is None
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("[3] 금융실명법 제1조: “금융거래의 정상화”", "금융실명법 제1조: “금융거래의 정상화” [3]"),
+        ("  [1, 2] 유예합니다.  ", "  유예합니다. [1, 2]"),
+        ("[2][1] 통보를 유예한다\n[3] 목적이다", "통보를 유예한다 [2][1]\n목적이다 [3]"),
+        # Already in reading layout, or holding markers of its own: left as written.
+        ("통보를 유예한다 [2]", "통보를 유예한다 [2]"),
+        ("[1] 실명확인 [2] 통보 유예", "[1] 실명확인 [2] 통보 유예"),
+        ("[1]", "[1]"),
+        ("참고 [1] 조문 없음", "참고 [1] 조문 없음"),
+    ],
+)
+def test_a_line_opening_with_its_marker_reads_with_the_marker_at_its_end(
+    written: str, read: str
+) -> None:
+    assert trail_leading_markers(written) == read
+
+
+def test_cite_first_answers_verify_as_the_reading_layout_does() -> None:
+    hits = sample_hits()
+    written = (
+        "[3] 금융실명법 제1조: “그 비밀을 보장하여 금융거래의 정상화를 꾀함으로써”\n"
+        "[2] 제4조의2: “유예요청기간 동안 통보를 유예하여야 한다.”"
+    )
+    check = verify_citations(trail_leading_markers(written), hits)
+    assert [c.n for c in check.citations] == [3, 2] and not check.invalid
+    assert check.text.splitlines()[0].endswith("꾀함으로써” [3]")

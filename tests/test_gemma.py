@@ -56,7 +56,7 @@ def write_sample_qa(path: Path, sample: Path, ids: tuple[str, ...] = ()) -> Path
     return path
 
 
-def build_data(out: Path, index_dir: Path, sample: Path) -> dict[str, Any]:
+def build_data(out: Path, index_dir: Path, sample: Path, **settings: Any) -> dict[str, Any]:
     from training.gemma_data import GemmaDataConfig, build
 
     config = GemmaDataConfig(
@@ -68,6 +68,7 @@ def build_data(out: Path, index_dir: Path, sample: Path) -> dict[str, Any]:
         k=2,
         max_passage_chars=120,
         sizes=[4],
+        **settings,
     )
     return build(config)
 
@@ -118,6 +119,69 @@ def test_raft_targets_quote_the_deciding_sentence_and_verify(
             squashed = "".join(example["completion"].split())
             assert "".join(anchors[example["id"]].split()) in squashed
     assert len(list(read_jsonl(tmp_path / "data" / "sft-4.jsonl"))) == 4
+
+
+def test_cite_first_targets_name_the_passage_before_the_quote(
+    tmp_path: Path, hashing_sample_index_dir: Path, sample_corpus: Path
+) -> None:
+    from fnrag.answering.citations import trail_leading_markers, verify_citations
+    from fnrag.index.search import load_index
+    from fnrag.prompts import REFUSAL_SENTENCE
+    from training.config import read_jsonl
+    from training.gemma_data import GemmaDataConfig, build
+
+    index = load_index(hashing_sample_index_dir)
+    build_data(tmp_path / "quote", hashing_sample_index_dir, sample_corpus)
+    build_data(
+        tmp_path / "cite", hashing_sample_index_dir, sample_corpus, target_style="cite-first"
+    )
+    quote_first = list(read_jsonl(tmp_path / "quote" / "sft.jsonl"))
+    cite_first = list(read_jsonl(tmp_path / "cite" / "sft.jsonl"))
+    # The same examples in the same order: only the layout of the answers differs.
+    assert [e["prompt"] for e in cite_first] == [e["prompt"] for e in quote_first]
+    answered = 0
+    for example, baseline in zip(cite_first, quote_first, strict=True):
+        if example["refusal"]:
+            assert example["completion"] == REFUSAL_SENTENCE == baseline["completion"]
+            continue
+        answered += 1
+        n = example["source_position"]
+        assert example["completion"].startswith(f"[{n}] ")
+        assert trail_leading_markers(example["completion"]) == baseline["completion"]
+        check = verify_citations(
+            trail_leading_markers(example["completion"]), shown_hits(example, index)
+        )
+        assert not check.invalid and [c.n for c in check.citations] == [n]
+    assert answered
+    with pytest.raises(InputError, match="quote-first, cite-first"):
+        build(GemmaDataConfig(index=str(hashing_sample_index_dir), target_style="marker-last"))
+
+
+def test_a_teacher_answer_opens_with_its_marker_under_cite_first(
+    tmp_path: Path, hashing_sample_index_dir: Path, sample_corpus: Path
+) -> None:
+    from fnrag.index.search import load_index
+    from training.config import read_jsonl
+
+    index = load_index(hashing_sample_index_dir)
+    chunk = next(c for c in index.chunks if "공과금" in c.text)
+    paraphrase = "공과금 수납은 실명확인 없이 처리할 수 있습니다"  # a teacher's words, not a quote
+    reviewed = tmp_path / "reviewed.jsonl"
+    record = {"instruction": "공과금 낼 때도 실명확인 하나요?", "output": paraphrase}
+    reviewed.write_text(
+        json.dumps({**record, "chunk_id": chunk.chunk_id}, ensure_ascii=False) + "\n", "utf-8"
+    )
+    build_data(
+        tmp_path / "data",
+        hashing_sample_index_dir,
+        sample_corpus,
+        target_style="cite-first",
+        reviewed=[str(reviewed)],
+    )
+    (example,) = [
+        e for e in read_jsonl(tmp_path / "data" / "sft.jsonl") if e["origin"] == "reviewed"
+    ]
+    assert example["completion"] == f"[{example['source_position']}] {paraphrase}"
 
 
 def test_dev_qa_is_never_training_data(tmp_path: Path) -> None:

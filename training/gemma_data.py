@@ -36,6 +36,7 @@ import argparse
 import dataclasses
 import json
 import random
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ from training.gemma_passages import (
     slice_chunk,
     window,
 )
+
+TARGET_STYLES = ("quote-first", "cite-first")
+_TRAILING_MARKER = re.compile(r"(.*\S)\s*(\[\d+\])", re.S)
 
 _DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "data"
 DEFAULT_QA = (str(_DATA / "tune_qa.jsonl"), str(_DATA / "practitioner_qa.jsonl"))
@@ -81,6 +85,11 @@ class GemmaDataConfig:
         "retrieved",
         "Where the source passage sits: retrieved (its search rank, as at inference) or "
         "random (RAFT's uniform place).",
+    )
+    target_style: str = opt(
+        "quote-first",
+        "quote-first: `reference: “quote” [n]` (the composer's layout); cite-first: "
+        "`[n] reference: “quote”` (the passage named before the copy).",
     )
     max_quote_chars: int = opt(
         300, "Longest deciding quote; a longer sentence is cut around the anchor."
@@ -182,7 +191,14 @@ def finish(
     }
     if verbatim:
         n = example["source_position"]
-        out["completion"] = composer_target(example, chunks[n - 1], hits[n - 1].text, quote)
+        out["completion"] = composer_target(
+            example, chunks[n - 1], hits[n - 1].text, quote, config.target_style
+        )
+    elif config.target_style == "cite-first" and not example["refusal"]:
+        # A teacher's paraphrase keeps build_sft's "{answer} [n]": name the passage first.
+        trailing = _TRAILING_MARKER.fullmatch(out["completion"].strip())
+        if trailing:
+            out["completion"] = f"{trailing[2]} {trailing[1]}"
     return out
 
 
@@ -261,6 +277,10 @@ def build(config: GemmaDataConfig, index: Any = None) -> dict[str, Any]:
     """Write the data set (see the module docstring); returns data.json's content."""
     from training.retriever_data import data_sha256
 
+    if config.target_style not in TARGET_STYLES:
+        raise InputError(
+            f"target_style {config.target_style!r}: use one of {', '.join(TARGET_STYLES)}"
+        )
     if index is None:
         from fnrag.index.search import load_index
 
@@ -334,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--refusal-share", dest="refusal_share", type=float)
     parser.add_argument("--max-passage-chars", dest="max_passage_chars", type=int)
     parser.add_argument("--source-position", dest="source_position", choices=SOURCE_POSITIONS)
+    parser.add_argument("--target-style", dest="target_style", choices=TARGET_STYLES)
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x])
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)

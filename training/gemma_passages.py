@@ -119,8 +119,12 @@ def seed_records(
     return records
 
 
-def composer_target(example: dict[str, Any], chunk: Chunk, shown: str, quote: str) -> str:
-    """``reference: “quote” [n]`` as the extractive composer writes it."""
+def composer_target(
+    example: dict[str, Any], chunk: Chunk, shown: str, quote: str, style: str = "quote-first"
+) -> str:
+    """``reference: “quote” [n]`` as the extractive composer writes it; ``cite-first``
+    puts the marker before the reference (``[n] reference: “quote”``), so that a small
+    model names the passage before it copies from it (fnrag moves the marker back)."""
     from fnrag.generators.quoting import quoted
     from fnrag.generators.units import quote_reference
 
@@ -130,4 +134,5 @@ def composer_target(example: dict[str, Any], chunk: Chunk, shown: str, quote: st
         raise FnragError(
             f"{example['id']}: the quote is not in passage {example['source_position']}"
         )
-    return f"{ref}: {text} [{example['source_position']}]"
+    marker = f"[{example['source_position']}]"
+    return f"{marker} {ref}: {text}" if style == "cite-first" else f"{ref}: {text} {marker}"

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fnrag.answering.citations import locate, verify_citations
+from fnrag.answering.citations import locate, trail_leading_markers, verify_citations
 from fnrag.answering.refusal import RefusalPolicy, ScopeScorer, for_index, measure, with_scope
 from fnrag.answering.streaming import VerifiedStream
 from fnrag.errors import InputError, NoTextInForceError
@@ -213,7 +213,7 @@ class Assistant:
         if locate(REFUSAL_SENTENCE, raw) is not None:
             answer = self._refusal(masked, hits, evidence, "declined", raw, started, retrieved)
             return self._finish(answer, question, masked_question, retrieval.as_of, resolved)
-        check = verify_citations(raw, hits, repoint=self.repoint_citations)
+        check = verify_citations(trail_leading_markers(raw), hits, repoint=self.repoint_citations)
         done = time.perf_counter()
         timings = Timings(
             retrieve_ms=(retrieved - started) * 1000,

@@ -34,6 +34,12 @@ from fnrag.text import WHITESPACE as _WS
 from fnrag.types import Citation, Hit, InvalidCitation
 
 REPOINT_MIN_CHARS = 12
+# A line's opening markers ("[2]", "[1, 2]", "[1][2]"), then its text.
+_LEADING_MARKER = re.compile(
+    r"^(?P<indent>[ \t]*)(?P<marker>(?:" + MARKER_RE.pattern + r"[ \t]*)+)"
+    r"(?P<rest>\S[^\n]*?)[ \t]*$",
+    re.M,
+)
 
 # Markup is layout, not wording: a heading line, a table row, or a sentence that is
 # only bold markers, bullets and numbering never becomes a quote (or an answer).
@@ -88,6 +94,21 @@ def cited_numbers(text: str) -> tuple[int, ...]:
         for n in marker.numbers:
             seen.setdefault(n, None)
     return tuple(seen)
+
+
+def trail_leading_markers(text: str) -> str:
+    """Move the marker of a line that opens with it (``[2] 제4조: “…”``) to the line's end
+    (``제4조: “…” [2]``), where the verifier and the reader look for it. A small model
+    taught to name the passage before it copies (issue 18's ``cite-first`` targets)
+    writes them so; a line holding other markers too is left as written."""
+
+    def move(m: re.Match[str]) -> str:
+        rest = m["rest"]
+        if MARKER_RE.search(rest):
+            return m.group(0)
+        return f"{m['indent']}{rest} {m['marker'].strip()}"
+
+    return _LEADING_MARKER.sub(move, text)
 
 
 def find_quotes(text: str) -> tuple[str, ...]:

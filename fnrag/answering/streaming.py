@@ -15,12 +15,21 @@ is part of the answer.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Sequence
 
-from fnrag.answering.citations import find_quotes, locate, parse_markers, verify_citations
+from fnrag.answering.citations import (
+    find_quotes,
+    locate,
+    parse_markers,
+    trail_leading_markers,
+    verify_citations,
+)
 from fnrag.prompts import PROMPT_ECHO
-from fnrag.text import split_sentences
+from fnrag.text import MARKER_RE, split_sentences
 from fnrag.types import Hit
+
+_LINE_OPENS_WITH_MARKER = re.compile(r"\s*" + MARKER_RE.pattern)
 
 
 class VerifiedStream:
@@ -75,6 +84,17 @@ class VerifiedStream:
 
     def _judge(self, final: bool) -> None:
         tail = self.text[self._decided :]
+        # "[2] 제4조: “…”": a line's opening marker belongs at its end, so a line that
+        # opens with one waits until it is complete.
+        cut = len(tail)
+        if not final:
+            last_line = tail.rfind("\n") + 1
+            if _LINE_OPENS_WITH_MARKER.match(tail, last_line):
+                cut = last_line
+        moved = trail_leading_markers(tail[:cut])
+        if moved != tail[:cut]:
+            self.text = self.text[: self._decided] + moved + tail[cut:]
+        tail = moved
         spans = split_sentences(tail)
         if not final:
             spans = _complete(tail, spans)
