@@ -91,10 +91,10 @@ class VerifiedStream:
             last_line = tail.rfind("\n") + 1
             if _LINE_OPENS_WITH_MARKER.match(tail, last_line):
                 cut = last_line
-        moved = trail_leading_markers(tail[:cut])
-        if moved != tail[:cut]:
-            self.text = self.text[: self._decided] + moved + tail[cut:]
-        tail = moved
+        complete = tail[:cut]
+        tail = trail_leading_markers(complete)
+        if tail != complete:
+            self.text = self.text[: self._decided] + tail + self.text[self._decided + cut :]
         spans = split_sentences(tail)
         if not final:
             spans = _complete(tail, spans)
