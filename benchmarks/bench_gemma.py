@@ -233,7 +233,7 @@ def stage_score(args: argparse.Namespace) -> int:
     raw = [r for path in args.raw for r in read_jsonl(path)]
     qa = {Path(p).stem: {i.id: i for i in load_qa(p)} for p in args.qa}
     sets = list(dict.fromkeys(r["set"] for r in prompts))
-    sides = list(dict.fromkeys(r["side"] for r in raw))
+    sides = [s for s in dict.fromkeys(r["side"] for r in raw) if not args.side or s in args.side]
     by_prompt = {(r["set"], r["id"]): r for r in prompts}
     results: dict[str, dict[str, list[tuple[QAItem, Any, dict[str, Any] | None]]]] = {}
     strict: dict[str, dict[str, list[Any]]] = {}  # side -> set -> answers, no re-pointing
@@ -398,6 +398,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--json")
     c.add_argument("--stageb", help="stage B's stageb.json (device, timings, training)")
     c.add_argument("--examples", type=int, default=EXAMPLES)
+    c.add_argument(
+        "--side", action="append", help="score only these sides of the raw files (repeatable)"
+    )
     args = parser.parse_args(argv)
     return stage_prompts(args) if args.stage == "prompts" else stage_score(args)
 

@@ -416,8 +416,10 @@ class Answer:
         timings: time per step.
         invalid_citations: markers removed from the generated text, with reasons.
         generator: the generator's name.
-        refusal_reason: ``"weak evidence"``, ``"declined"`` (the generator said the
-            refusal sentence) or ``"ungrounded"`` (no valid citation); None if answered.
+        refusal_reason: ``"weak evidence"`` (the retrieval policy, or for a model
+            generator no passage sentence holding enough of the question's words),
+            ``"declined"`` (the generator said the refusal sentence) or ``"ungrounded"``
+            (no valid citation); None if answered.
         evidence: the retrieval-strength features the refusal decision used.
         raw_text: the generator's output before verification, up to where it began to
             echo the prompt ("" when not generated).

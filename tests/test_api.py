@@ -114,6 +114,54 @@ def test_weak_evidence_is_refused_before_generation(question: str) -> None:
     assert answer.evidence is not None and answer.evidence.coverage < 0.5
 
 
+def _addenda_only_hits() -> list[Hit]:
+    # The question's words sit only in a 부칙 (amendment metadata): retrieval's coverage
+    # passes, but no passage sentence answers a question that does not ask about 부칙.
+    return [
+        make_hit(
+            1,
+            "주택법 시행령",
+            "주택법 시행령 > 부칙 <제30000호,2019.1.1> > 제2조(주택청약종합저축 1순위에 관한 경과조치)",
+            "이 영 시행 전에 주택청약종합저축에 가입한 자의 1순위 자격은 종전의 규정에 따른다.",
+        ),
+        *sample_hits()[1:],
+    ]
+
+
+ADDENDA_QUESTION = "주택청약종합저축 1순위 자격은 어떻게 되나요?"
+
+
+def test_a_model_is_not_asked_when_no_passage_sentence_answers() -> None:
+    # Gemma 3 270M + LoRA answered such questions from whatever passage shared their
+    # words; the extractive default declines them: every generator refuses alike.
+    policy = RefusalPolicy(min_coverage=0.0)
+    generator = ScriptedGenerator("“종전의 규정에 따른다” [1].")
+    answer = Assistant(ListIndex(_addenda_only_hits()), generator, refusal=policy).ask(
+        ADDENDA_QUESTION
+    )
+    assert answer.refused and answer.refusal_reason == "weak evidence"
+    assert generator.prompts == []
+    assert answer.evidence is not None and answer.evidence.coverage >= 0.5
+    extractive = Assistant(ListIndex(_addenda_only_hits()), refusal=policy).ask(ADDENDA_QUESTION)
+    assert extractive.refused and extractive.refusal_reason == "declined"
+
+
+def test_the_sentence_gate_can_be_switched_off() -> None:
+    policy = RefusalPolicy(min_coverage=0.0, sentence_gate=False)
+    generator = ScriptedGenerator("“종전의 규정에 따른다” [1].")
+    answer = Assistant(ListIndex(_addenda_only_hits()), generator, refusal=policy).ask(
+        ADDENDA_QUESTION
+    )
+    assert len(generator.prompts) == 1
+    assert not answer.refused and answer.citations[0].chunk_id == "c1"
+
+
+def test_the_sentence_gate_lets_an_answerable_question_through() -> None:
+    generator = ScriptedGenerator("통보를 유예할 수 있습니다 [2].")
+    answer = Assistant(ListIndex(sample_hits()), generator).ask(QUESTION)
+    assert len(generator.prompts) == 1 and not answer.refused
+
+
 def test_no_hits_is_refused() -> None:
     answer = Assistant(ListIndex([])).ask(QUESTION)
     assert answer.refused and answer.passages == ()

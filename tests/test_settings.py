@@ -97,6 +97,18 @@ def test_options_win_over_the_file(tmp_path: Path) -> None:
     assert settings.refusal.min_coverage == 0.3
 
 
+def test_the_sentence_gate_is_a_setting_and_an_option(tmp_path: Path) -> None:
+    off = load_settings(
+        _yaml(tmp_path, "# 모델 답변에도 같은 기준\nrefusal:\n  sentence_gate: false\n")
+    )
+    assert off.refusal.sentence_gate is False and Settings().refusal.sentence_gate is True
+    args = _parser(("refusal",)).parse_args(["--no-sentence-gate"])
+    assert settings_from(args).refusal.sentence_gate is False
+    scripted = type("Scripted", (), {"name": "scripted", "generate": lambda *a, **k: None})()
+    assert off.refusal.sentence_gate_for(scripted) is None
+    assert Settings().refusal.sentence_gate_for(scripted) is not None
+
+
 def test_settings_change_what_search_and_ask_do(hashing_sample_index_dir: Path) -> None:
     question = "실명확인증표에는 어떤 것이 있나요?"
     lexical_only = dataclasses.replace(

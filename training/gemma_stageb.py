@@ -2,7 +2,7 @@
 
     python -m training.gemma_stageb --data out/gemma/data --out DIR \
         [--config training/configs/gemma-gpu.yaml] [--sizes 75,150,0] [--batch 64] \
-        [--max-new-tokens 256] [--limit N] [--adapter DIR (no training)]
+        [--max-new-tokens 256] [--limit N] [--adapter DIR (no training)] [--seed N]
 
 Runs where the accelerator is: it needs torch, transformers, peft, trl and datasets, and
 no index (no faiss, Kiwi or onnxruntime). The questions' exact prompts come from stage A
@@ -126,6 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="first N prompts only (smoke)")
     parser.add_argument("--adapter", type=Path, help="use this adapter; train nothing")
     parser.add_argument("--no-base", action="store_true", help="skip the base model's sides")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="training seed (LoRA init and data order; default: the config's): a second "
+        "seed on the same data measures how much of a difference is the seed's",
+    )
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -160,6 +166,7 @@ def _run(args: Any) -> int:
                 {
                     "train_file": str(train_file),
                     "eval_file": str(args.data / "sft_heldout.jsonl"),
+                    "seed": args.seed,  # None: the config's
                 },
             )
             run = args.out / f"run-{name}"
@@ -194,6 +201,7 @@ def _run(args: Any) -> int:
             "batch": args.batch,
             "max_new_tokens": args.max_new_tokens,
             "prompts": len(rows),
+            "seed": args.seed,
             "sides": [s for s, _ in sides],
             "adapters": {k: str(v) for k, v in adapters.items()},
             "train": runs,

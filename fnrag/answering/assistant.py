@@ -2,10 +2,10 @@
 (``fnrag.ask`` keeps one warm Assistant per index: :mod:`fnrag.answering.warm`).
 
 Flow: validate → mask PII (before anything else sees the question) → retrieve →
-refuse on weak evidence → build the Alpaca prompt, fitted to the model's context
-(``fnrag.generators.budget``) → generate (streaming only verified sentences,
-``fnrag.answering.streaming``) → verify citations → refuse if ungrounded
-(configurable) → log without raw PII.
+refuse on weak evidence (for a model, also when no passage sentence answers) → build
+the Alpaca prompt, fitted to the model's context (``fnrag.generators.budget``) →
+generate (streaming only verified sentences, ``fnrag.answering.streaming``) → verify
+citations → refuse if ungrounded (configurable) → log without raw PII.
 """
 
 from __future__ import annotations
@@ -132,6 +132,9 @@ class Assistant:
             if self.refusal is not None and self.refusal.dense_applies
             else None
         )
+        self._sentence_gate = (
+            self.refusal.sentence_gate_for(self.generator) if self.refusal else None
+        )
 
     @classmethod
     def from_settings(
@@ -197,7 +200,8 @@ class Assistant:
         if self._scope is not None and hits:
             evidence = with_scope(evidence, self._scope(retrieval))
         retrieved = time.perf_counter()
-        if not hits or (self.refusal is not None and self.refusal.refuse(evidence)):
+        weak = not hits or (self.refusal is not None and self.refusal.refuse(evidence))
+        if weak or (self._sentence_gate and not self._sentence_gate.answers(retrieval)):
             answer = self._refusal(masked, hits, evidence, "weak evidence", "", started, retrieved)
             return self._finish(answer, question, masked_question, retrieval.as_of, resolved)
         order = getattr(self.generator, "passage_order", None)

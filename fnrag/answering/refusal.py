@@ -58,6 +58,26 @@ class RefusalPolicy:
         "e5 only: ...unless the scope similarity reaches this (colloquial questions share "
         "few words with the statutes yet sit close to them)",
     )
+    sentence_gate: bool = opt(
+        True,
+        "before a model generates, refuse when no passage sentence holds enough of the "
+        "question's words: the bar the extractive answer applies, so every generator "
+        "declines the same questions",
+    )
+
+    def sentence_gate_for(self, generator: Any) -> Any:
+        """The extractive generator that decides, before ``generator`` runs, whether the
+        passages answer at all; None when ``sentence_gate`` is off or ``generator`` is
+        the extractive one (it applies that bar itself)."""
+        from fnrag.generators.composer import ComposerGenerator
+        from fnrag.generators.extractive import ExtractiveGenerator
+        from fnrag.generators.sentences import SentenceSelector
+
+        if not self.sentence_gate or isinstance(generator, SentenceSelector | ComposerGenerator):
+            return None
+        # A small model answers questions the passages do not (an off-topic question
+        # whose words a manual page shares): the default's bar keeps refusals alike.
+        return ExtractiveGenerator()
 
     def refuse(self, evidence: Evidence) -> bool:
         dense_applies = self.dense_applies is not False

@@ -73,6 +73,14 @@ class ExtractiveGenerator(SentenceSelector):
         text = answer or REFUSAL_SENTENCE
         return Generation(text=text, seconds=time.perf_counter() - started)
 
+    def answers(self, retrieval: Retrieval) -> bool:
+        """Whether this generator would answer from ``retrieval``'s passages: the refusal
+        bar the Assistant also applies before a model generates (``sentence_gate``)."""
+        text = self.generate(
+            "", question=retrieval.question, passages=retrieval.hits, retrieval=retrieval
+        ).text
+        return text != REFUSAL_SENTENCE
+
     def passage_order(self, retrieval: Retrieval) -> tuple[Hit, ...]:
         """The passages numbered in the composed answer's reading order (its cited
         passages first, as cited); unchanged when not composing."""
