@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from conftest import ScriptedGenerator
 
 from fnrag.answering.assistant import Assistant
 from fnrag.commands.options import SECTIONS, add_settings, settings_from
@@ -104,7 +105,7 @@ def test_the_sentence_gate_is_a_setting_and_an_option(tmp_path: Path) -> None:
     assert off.refusal.sentence_gate is False and Settings().refusal.sentence_gate is True
     args = _parser(("refusal",)).parse_args(["--no-sentence-gate"])
     assert settings_from(args).refusal.sentence_gate is False
-    scripted = type("Scripted", (), {"name": "scripted", "generate": lambda *a, **k: None})()
+    scripted = ScriptedGenerator("")
     assert off.refusal.sentence_gate_for(scripted) is None
     assert Settings().refusal.sentence_gate_for(scripted) is not None
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fnrag.config import opt
 from fnrag.types import Evidence, Hit, Retrieval
+
+if TYPE_CHECKING:
+    from fnrag.generators.extractive import ExtractiveGenerator
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class RefusalPolicy:
         "declines the same questions",
     )
 
-    def sentence_gate_for(self, generator: Any) -> Any:
+    def sentence_gate_for(self, generator: Any) -> ExtractiveGenerator | None:
         """The extractive generator that decides, before ``generator`` runs, whether the
         passages answer at all; None when ``sentence_gate`` is off or ``generator`` is
         the extractive one (it applies that bar itself)."""
