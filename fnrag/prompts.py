@@ -114,6 +114,27 @@ def format_passage(n: int, hit: PassageLike) -> str:
     return f"{FENCE_OPEN.format(n=n)} {label}\n{body}\n{FENCE_CLOSE.format(n=n)}"
 
 
+# One shown passage in a built prompt: its number, label line, body, and closing fence.
+# Fence lookalikes inside bodies are neutralised, so the first matching close is its own.
+_SHOWN_PASSAGE = re.compile(r"「자료 (\d{1,3})」[^\n]*\n(.*?)\n「/자료 \1」", re.S)
+
+
+def shown_passages(prompt: str) -> dict[int, str]:
+    """The passage bodies a built prompt shows, by number, exactly as the model sees them.
+
+    Read back from the prompt rather than rebuilt from hits, so a passage trimmed to fit a
+    context window is the trimmed text (``fnrag.generators.verbatim`` keeps quotes inside
+    what was shown).
+
+    Example:
+        >>> from fnrag.types import Hit
+        >>> hit = Hit(1, 1.0, "c1", "법률.md", "금융실명법", None, (), "제1조(목적)", "이 법은 …")
+        >>> shown_passages(build_prompt("목적은?", [hit]))
+        {1: '이 법은 …'}
+    """
+    return {int(m.group(1)): m.group(2) for m in _SHOWN_PASSAGE.finditer(prompt)}
+
+
 def format_passages(hits: Sequence[PassageLike]) -> str:
     """All passages, numbered from 1 in the given order."""
     if not hits:

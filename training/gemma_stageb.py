@@ -2,7 +2,8 @@
 
     python -m training.gemma_stageb --data out/gemma/data --out DIR \
         [--config training/configs/gemma-gpu.yaml] [--sizes 75,150,0] [--batch 64] \
-        [--max-new-tokens 256] [--limit N] [--adapter DIR (no training)] [--seed N]
+        [--max-new-tokens 256] [--limit N] [--adapter DIR (no training)] [--seed N] \
+        [--verbatim off,cited,shown]
 
 Runs where the accelerator is: it needs torch, transformers, peft, trl and datasets, and
 no index (no faiss, Kiwi or onnxruntime). The questions' exact prompts come from stage A
@@ -69,10 +70,13 @@ def generate_rows(gen: Any, prompts: Sequence[str], batch: int) -> list[dict[str
             add_special_tokens=not gen.use_chat_template,
         ).to(gen.device)
         started = time.perf_counter()
-        with torch.inference_mode():
-            output = gen.model.generate(**enc, **gen._generate_kwargs())
-        seconds = (time.perf_counter() - started) / len(part)
         width = int(enc["input_ids"].shape[1])
+        processors = gen.logits_processors([prompts[i] for i in part], width)
+        with torch.inference_mode():
+            output = gen.model.generate(
+                **enc, **gen._generate_kwargs(), logits_processor=processors
+            )
+        seconds = (time.perf_counter() - started) / len(part)
         for row, i in enumerate(part):
             new = output[row, width:].tolist()
             stop = eos in new
@@ -88,7 +92,12 @@ def generate_rows(gen: Any, prompts: Sequence[str], batch: int) -> list[dict[str
 
 
 def run_side(
-    side: str, model: Path, adapter: Path | None, rows: Sequence[dict[str, Any]], args: Any
+    side: str,
+    model: Path,
+    adapter: Path | None,
+    rows: Sequence[dict[str, Any]],
+    args: Any,
+    verbatim: str = "off",
 ) -> list[dict[str, Any]]:
     """One side's generations: over the prompts (kind rag), or closed-book."""
     from fnrag.generators.transformers_backend import TransformersGenerator
@@ -99,6 +108,7 @@ def run_side(
         adapter=adapter,
         max_new_tokens=args.max_new_tokens,
         chat_template=False,
+        verbatim=verbatim,
     )
     todo = [r for r in rows if closed or r.get("prompt")]
     prompts = [r["closed_prompt"] if closed else r["prompt"] for r in todo]
@@ -126,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="first N prompts only (smoke)")
     parser.add_argument("--adapter", type=Path, help="use this adapter; train nothing")
     parser.add_argument("--no-base", action="store_true", help="skip the base model's sides")
+    parser.add_argument(
+        "--verbatim",
+        default="off",
+        help="comma-separated verbatim settings for the tuned sides (off, cited, shown): "
+        "each other than off adds a side named tuned-<n>-verbatim-<setting>; base and "
+        "closed-book sides are generated without it",
+    )
     parser.add_argument(
         "--seed",
         type=int,
@@ -178,17 +195,19 @@ def _run(args: Any) -> int:
                 runs[name] = train(config, run).metrics
                 timings[f"train_{name}_s"] = time.perf_counter() - t
             adapters[f"tuned-{name}"] = run / "adapter"
-    sides: list[tuple[str, Path | None]] = [] if args.no_base else [("base", None)]
-    sides += list(adapters.items())
+    settings = [v.strip() for v in args.verbatim.split(",") if v.strip()] or ["off"]
+    sides: list[tuple[str, Path | None, str]] = [] if args.no_base else [("base", None, "off")]
+    for name, path in adapters.items():
+        sides += [(name if v == "off" else f"{name}-verbatim-{v}", path, v) for v in settings]
     last = list(adapters.items())[-1:] if adapters else []
-    sides += [] if args.no_base else [("closed-base", None)]
-    sides += [(f"closed-{name}", path) for name, path in last]
+    sides += [] if args.no_base else [("closed-base", None, "off")]
+    sides += [(f"closed-{name}", path, "off") for name, path in last]
     raw: list[dict[str, Any]] = []
-    for side, adapter in sides:
+    for side, adapter, verbatim in sides:
         done = args.out / f"raw-{side}.jsonl"
         if not done.is_file():  # one file per side, so a second call resumes
             t = time.perf_counter()
-            write_jsonl(done, run_side(side, model, adapter, rows, args))
+            write_jsonl(done, run_side(side, model, adapter, rows, args, verbatim))
             timings[f"generate_{side}_s"] = time.perf_counter() - t
         raw += read_jsonl(done)
     write_jsonl(args.out / "raw.jsonl", raw)
@@ -202,7 +221,8 @@ def _run(args: Any) -> int:
             "max_new_tokens": args.max_new_tokens,
             "prompts": len(rows),
             "seed": args.seed,
-            "sides": [s for s, _ in sides],
+            "sides": [s for s, _, _ in sides],
+            "verbatim": settings,
             "adapters": {k: str(v) for k, v in adapters.items()},
             "train": runs,
             "timings": timings,

@@ -2,7 +2,8 @@
 
 The production case is the LoRA-tuned Llama-3-Open-Ko-8B; tests use SmolLM2-135M.
 Greedy decoding by default (answers must be reproducible), a mild repetition
-penalty (small models loop otherwise), and generation stops at EOS.
+penalty (small models loop otherwise), and generation stops at EOS. Quotes are kept
+verbatim in the shown passages while decoding (``fnrag.generators.verbatim``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class TransformersGenerator:
             trained on the raw Alpaca prompt.
         dtype: torch dtype name, e.g. ``"bfloat16"``; default float32 on CPU,
             bfloat16 on GPU.
+        verbatim: keep quotes verbatim while decoding: ``"cited"`` (in the passages the
+            line's marker names, else any shown one), ``"shown"`` (any shown passage) or
+            ``"off"``; markers may only name shown passages unless off.
     """
 
     name = "transformers"
@@ -51,7 +55,10 @@ class TransformersGenerator:
         repetition_penalty: float = 1.1,
         chat_template: bool | None = None,
         dtype: str | None = None,
+        verbatim: str = "cited",
     ) -> None:
+        from fnrag.generators.verbatim import SCOPES
+
         if model is None:
             raise InputError(
                 "the transformers generator needs a model folder: pass --model PATH "
@@ -69,6 +76,13 @@ class TransformersGenerator:
         self.top_p = float(top_p)
         self.repetition_penalty = float(repetition_penalty)
         self.use_chat_template = chat_template
+        if verbatim not in (*SCOPES, "off"):
+            raise InputError(
+                f"unknown verbatim setting {verbatim!r}; choose one of: "
+                f"{', '.join((*SCOPES, 'off'))}"
+            )
+        self.verbatim = verbatim
+        self._token_table: Any = None  # built on first use: ~2 s for a 262k vocabulary
         self._load(device, dtype)
         # One generate() at a time: HF models are not re-entrant on shared caches.
         self._lock = threading.Lock()
@@ -139,14 +153,38 @@ class TransformersGenerator:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         return kwargs
 
+    def logits_processors(self, prompts: Sequence[str], start: int) -> Any:
+        """The processors for one ``generate`` call over ``prompts`` (Alpaca text, one per
+        row) whose generated tokens begin at input position ``start``; None when off."""
+        if self.verbatim == "off":
+            return None
+        from transformers import LogitsProcessorList
+
+        from fnrag.generators.verbatim import TokenTable, VerbatimQuotes
+
+        if self._token_table is None:
+            self._token_table = TokenTable.of(self.tokenizer)
+        eos = self.tokenizer.eos_token_id
+        processor = VerbatimQuotes(
+            self._token_table,
+            prompts,
+            start,
+            always=[eos] if eos is not None else [],
+            scope=self.verbatim,
+        )
+        return LogitsProcessorList([processor])
+
     def generate(self, prompt: str, *, question: str, passages: Sequence[Hit]) -> Generation:
         import torch
 
         started = time.perf_counter()
         inputs = self._inputs(prompt)
         prompt_length = int(inputs["input_ids"].shape[1])
+        processors = self.logits_processors([prompt], prompt_length)
         with self._lock, torch.inference_mode():
-            output = self.model.generate(**inputs, **self._generate_kwargs())
+            output = self.model.generate(
+                **inputs, **self._generate_kwargs(), logits_processor=processors
+            )
         new_tokens = output[0, prompt_length:]
         hit_eos = bool(len(new_tokens)) and int(new_tokens[-1]) == self.tokenizer.eos_token_id
         text = str(self.tokenizer.decode(new_tokens, skip_special_tokens=True)).strip()
@@ -165,10 +203,16 @@ class TransformersGenerator:
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         inputs = self._inputs(prompt)
+        processors = self.logits_processors([prompt], int(inputs["input_ids"].shape[1]))
 
         def run() -> None:
             with self._lock, torch.inference_mode():
-                self.model.generate(**inputs, **self._generate_kwargs(), streamer=streamer)
+                self.model.generate(
+                    **inputs,
+                    **self._generate_kwargs(),
+                    streamer=streamer,
+                    logits_processor=processors,
+                )
 
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
