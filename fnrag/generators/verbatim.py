@@ -38,7 +38,7 @@ _WINDOW = 48
 # Quote openers and their closers, as in fnrag.answering.citations' quote patterns.
 _CLOSER = {"“".encode(): "”".encode(), b'"': b'"', "「".encode(): "」".encode()}
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
-_MARKER = re.compile(rb"\[\s*(\d{1,3}(?:\s*,\s*\d{1,3})*)\s*\]")
+_MARKER = re.compile(MARKER_RE.pattern.encode())  # the verifier's marker, on bytes
 # An open marker at the end of a line: "[", "[1", "[1, ", "[1,2" …
 _OPEN_MARKER = re.compile(rb"\[\s*(?:\d{1,3}\s*,\s*)*\d{0,4}\s*$")
 _MARKER_LEAD = re.compile(rb"^[0-9, ]*")
