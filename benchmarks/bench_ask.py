@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_ask.py --index INDEX_DIR [--qa FILE ...] [--generator SPEC]
-        [--dump OUT.jsonl] [--verbose]
+        [--dump OUT.jsonl] [--verbose] [--compare-references]
 
 Default sets: ``../shared/corpus/dev_qa.jsonl``, ``benchmarks/data/tune_qa.jsonl`` and
 ``benchmarks/data/practitioner_qa.jsonl``. ``--generator`` takes a generator name
@@ -22,6 +22,9 @@ whitespace ignored; in-scope questions; a refused answer counts as a miss):
 * retrieval hit@1 / hit@5 of the passages ``ask`` retrieved; warm ask p50 / p95.
 
 The written refusal sets of ``refusal_questions.py`` are reported on one extra line.
+``--compare-references`` also measures, in the same process and before the default, the
+same index searched without following statute references
+(``FusionConfig.follow_references=False``): each set's column comes in pairs.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from fnrag.answering.assistant import Answer, Assistant
 from fnrag.answering.citations import cited_numbers
 from fnrag.evaluation.metrics import GoldRef, is_gold, squash
 from fnrag.evaluation.qa import QAItem, load_qa
+from fnrag.index.fusion import FusionConfig, SearchConfig
+from fnrag.index.search import load_index
 
 _HERE = Path(__file__).resolve().parent
 DEFAULT_SETS = (
@@ -179,8 +184,21 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--dump", type=Path, help="write one JSON line per question here")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--compare-references",
+        action="store_true",
+        help="also measure the same index without following statute references (baseline)",
+    )
     args = parser.parse_args()
     paths = [Path(p) for p in args.qa] if args.qa else list(DEFAULT_SETS)
+    baseline: list[SetResult] = []
+    if args.compare_references:
+        plain = load_index(
+            args.index, config=SearchConfig(fusion=FusionConfig(follow_references=False))
+        )
+        before = Assistant(plain, generator=_generator(args.generator), k=args.k, log=False)
+        before.ask("금융실명법의 목적은 무엇인가요?")
+        baseline = [measure_set(before, f"{p.stem} without references", load_qa(p)) for p in paths]
     assistant = Assistant(args.index, generator=_generator(args.generator), k=args.k, log=False)
     assistant.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi, caches
     results = [measure_set(assistant, p.stem, load_qa(p)) for p in paths]
@@ -191,8 +209,11 @@ def main() -> None:
                 print(f"[{d.id} {mark}] {d.question}\n    → {a.text[:200]}")
     if args.dump:
         _dump(results, args.dump)
-    summaries = [summarise(r) for r in results]
-    names = [r.name for r in results]
+    shown = (
+        [x for pair in zip(baseline, results, strict=True) for x in pair] if baseline else results
+    )
+    summaries = [summarise(r) for r in shown]
+    names = [r.name for r in shown]
     print("| measure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for key in summaries[0]:

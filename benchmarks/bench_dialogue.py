@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_dialogue.py --index INDEX_DIR [--dialogues FILE] [--generator SPEC]
-        [--verbose]
+        [--verbose] [--compare-references]
 
 ``INDEX_DIR``: the real corpus indexed with the default embedder (as ``tests/conftest.py``
 ``real_index_dir`` builds it). ``--dialogues`` (default ``benchmarks/data/dialogues.jsonl``):
@@ -45,6 +45,8 @@ from fnrag.answering.assistant import Answer, Assistant
 from fnrag.answering.conversation import is_follow_up, topic_vocabulary
 from fnrag.evaluation.metrics import GoldRef, is_gold
 from fnrag.evaluation.qa import load_qa
+from fnrag.index.fusion import FusionConfig, SearchConfig
+from fnrag.index.search import load_index
 
 _HERE = Path(__file__).resolve().parent
 DEFAULT_DIALOGUES = _HERE / "data/dialogues.jsonl"
@@ -187,10 +189,28 @@ def main() -> None:
     parser.add_argument("--generator", default="extractive")
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--compare-references",
+        action="store_true",
+        help="first score the follow-ups asked with history on the same index without "
+        "following statute references (the baseline, same process)",
+    )
     args = parser.parse_args()
+    rows = load_dialogues(args.dialogues)
+    if args.compare_references:
+        plain = load_index(
+            args.index, config=SearchConfig(fusion=FusionConfig(follow_references=False))
+        )
+        before = Assistant(plain, generator=_generator(args.generator), k=args.k, log=False)
+        before.ask("금융실명법의 목적은 무엇인가요?")
+        baseline = [r for r in run(before, rows) if not _switch(str(r["row"].get("split")))]
+        s = summarise(baseline, "with history")
+        print(
+            f"without references: all follow-ups (n={len(baseline)}) with history | "
+            + " | ".join(s.values())
+        )
     assistant = Assistant(args.index, generator=_generator(args.generator), k=args.k, log=False)
     assistant.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi, caches
-    rows = load_dialogues(args.dialogues)
     results = run(assistant, rows)
     if args.verbose:
         for r in results:

@@ -140,6 +140,11 @@ class Hit:
         pdf_page, pdf_pages: the PDF page(s) of the chunk (see ``Chunk``).
         law_id, version, effective_from, effective_to: the version of the law the
             chunk belongs to (see ``Chunk``); None for undated documents.
+        linked_to: the chunk id of the provision whose reference placed this hit just
+            above it (the 과태료 article naming the duty a penalty question is about; the
+            decree article defining an amount the act delegates); None when the hit is
+            ranked on its own evidence.
+        linked_article: the article of ``linked_to`` (``제4조의2``) this hit refers to.
     """
 
     rank: int
@@ -162,9 +167,20 @@ class Hit:
     version: str | None = None
     effective_from: str | None = None
     effective_to: str | None = None
+    linked_to: str | None = None
+    linked_article: str | None = None
 
     @classmethod
-    def from_chunk(cls, chunk: Chunk, rank: int, score: float, **scores: float | None) -> Hit:
+    def from_chunk(
+        cls,
+        chunk: Chunk,
+        rank: int,
+        score: float,
+        *,
+        linked_to: str | None = None,
+        linked_article: str | None = None,
+        **scores: float | None,
+    ) -> Hit:
         return cls(
             rank=rank,
             score=score,
@@ -186,6 +202,8 @@ class Hit:
             version=chunk.version,
             effective_from=chunk.effective_from,
             effective_to=chunk.effective_to,
+            linked_to=linked_to,
+            linked_article=linked_article,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -203,6 +221,7 @@ class Hit:
             "version": self.version,
             "effective_from": self.effective_from,
             "effective_to": self.effective_to,
+            "linked_to": self.linked_to,
         }
 
 

@@ -26,18 +26,10 @@ from dataclasses import dataclass
 
 from fnrag.answering.citations import cited_numbers, verify_citations
 from fnrag.generators.base import Generation
+from fnrag.generators.blocks import Block, lead_in_shown, quote_block, render, same_block
 from fnrag.generators.quoting import first_line as opening_line
-from fnrag.generators.quoting import quoted, shorten
 from fnrag.generators.sentences import SentenceSelector, squeeze, term_weight
-from fnrag.generators.units import (
-    Unit,
-    ancestors,
-    child_on_path,
-    item_mark,
-    page_reference,
-    passage_units,
-    reference,
-)
+from fnrag.generators.units import ancestors, passage_units
 from fnrag.index.cues import (
     PENALTY_CUES,
     asks_addenda,
@@ -45,6 +37,7 @@ from fnrag.index.cues import (
     is_addenda,
     is_penalty_section,
 )
+from fnrag.index.fusion import named_articles
 from fnrag.prompts import REFUSAL_SENTENCE
 from fnrag.types import Hit, QueryPlan, Retrieval
 
@@ -55,17 +48,6 @@ class Scored:
     n: int  # passage number (1-based)
     index: int  # unit index in that passage
     rank: int = 0  # the passage's retrieval rank
-
-
-@dataclass(frozen=True)
-class Block:
-    """One answer line: a reference, its quoted pieces, the passage it cites."""
-
-    n: int
-    reference: str
-    parts: tuple[str, ...]  # quoted pieces and bare connectors ("…", "제1호")
-    chars: int
-    own: tuple[str, ...] = ()  # the parts that quote the deciding unit (and its 호)
 
 
 class ComposerGenerator:
@@ -94,6 +76,10 @@ class ComposerGenerator:
             answered from a 벌칙/과태료 article retrieved at this rank or better.
         carried_only_weight: factor for a follow-up's units that match only the words
             carried from the earlier turn, none of the follow-up's own.
+        link_credit: a passage retrieval placed above a provision by reference
+            (``Hit.linked_to``: the 과태료 article naming the duty asked about, the
+            decree defining the delegated amount) scores, in its units that name that
+            provision's article, this multiple of the provision's best unit.
     """
 
     name = "extractive"
@@ -117,6 +103,7 @@ class ComposerGenerator:
         max_items: int = 2,
         penalty_ranks: int = 2,
         carried_only_weight: float = 0.5,
+        link_credit: float = 1.02,
     ) -> None:
         self.min_score = min_score
         self._gate = gate or SentenceSelector()
@@ -135,6 +122,7 @@ class ComposerGenerator:
         self.max_items = max_items
         self.penalty_ranks = penalty_ranks
         self.carried_only_weight = carried_only_weight
+        self.link_credit = link_credit
 
     def generate(
         self,
@@ -216,6 +204,7 @@ class ComposerGenerator:
                     # quoted what answers that, not what the follow-up asks now.
                     unit_factor *= self.carried_only_weight
                 scored.append(Scored(matched / total * unit_factor, n, i, rank))
+        scored = _inherit_links(scored, passages, self.link_credit)
         scored.sort(key=lambda s: (-s.score, s.rank, s.index))
         return scored
 
@@ -277,8 +266,8 @@ class ComposerGenerator:
         for candidate in eligible:
             if len(blocks) > self.max_support:
                 break
-            if (candidate.n, candidate.index) in shown or _lead_in_shown(
-                passages[candidate.n - 1], candidate, shown
+            if (candidate.n, candidate.index) in shown or lead_in_shown(
+                passages[candidate.n - 1], candidate.n, candidate.index, shown
             ):
                 continue
             hit = passages[candidate.n - 1]
@@ -291,9 +280,9 @@ class ComposerGenerator:
             ):
                 continue
             block = self._block(candidate, passages, terms, shown, deciding=False)
-            if block is not None and not any(_same(block, b) for b in blocks):
+            if block is not None and not any(same_block(block, b) for b in blocks):
                 blocks.append(block)
-        lines = [_render(b) for b in blocks if b is not None]
+        lines = [render(b) for b in blocks if b is not None]
         if self.first_line:
             head = opening_line(question, blocks[0].own, blocks[0].n, terms, blocks[0].parts)
             if head:
@@ -312,88 +301,42 @@ class ComposerGenerator:
         *,
         deciding: bool,
     ) -> Block:
-        hit = passages[scored.n - 1]
-        pu = passage_units(hit.text, hit.section, hit.source)
-        units = pu.units
-        unit = units[scored.index]
-        shown.add((scored.n, scored.index))
         limit = self.quote_chars if deciding else self.quote_chars // 2
-        if not pu.statute:
-            whole = (quoted(unit.text, hit.text),)
-            ref = page_reference(hit.title, hit.page)
-            return Block(scored.n, ref, whole, len(unit.text), whole)
-        parts: list[str] = []
-        for ancestor in ancestors(units, scored.index):
-            # A 호 or 목 never stands alone: its lead-in comes first, shortened.
-            index = units.index(ancestor)
-            shown.add((scored.n, index))
-            parts.extend(shorten(ancestor.pieces, self.lead_in_chars, terms, hit.text))
-            parts.append(item_mark(unit=ancestor, child=child_on_path(units, index, scored.index)))
-        start = len(parts)
-        parts.extend(shorten(unit.pieces, limit, terms, hit.text))
-        if unit.lead_in:
-            self._complete(
-                units, scored.index, terms, limit // 2 or 60, hit, parts, shown, scored.n
-            )
-        ref = reference(units, scored.index, hit.title, hit.section)
-        chars = sum(len(p) for p in parts)
-        return Block(scored.n, ref, tuple(parts), chars, tuple(parts[start:]))
+        return quote_block(
+            passages[scored.n - 1],
+            scored.n,
+            scored.index,
+            terms,
+            shown,
+            limit=limit,
+            lead_in_chars=self.lead_in_chars,
+            max_items=self.max_items,
+        )
 
-    def _complete(
-        self,
-        units: Sequence[Unit],
-        index: int,
-        terms: set[str],
-        limit: int,
-        hit: Hit,
-        parts: list[str],
-        shown: set[tuple[int, int]],
-        n: int,
-    ) -> None:
-        """Complete a "다음 각 호" lead-in with the (at most two) 호 that hold most
-        question terms, in their order; a 호 that is itself a lead-in gets its 목 the
-        same way. Left-out 호 are marked "…"."""
-        strong = {t for t in terms if len(t) > 1}
 
-        def hits(i: int) -> int:
-            text = squeeze(units[i].text) + "".join(
-                squeeze(units[c].text) for c in units[i].children
-            )
-            return sum(t in text for t in strong)
-
-        children = [c for c in units[index].children if units[c].text]
-        ranked = sorted((c for c in children if hits(c)), key=lambda c: (-hits(c), c))
-        matching = sorted(ranked[: self.max_items])
-        for c in matching:
-            shown.add((n, c))
-            parts.append(item_mark(units[c]))
-            parts.extend(shorten(units[c].pieces, limit, terms, hit.text))
-            if units[c].lead_in:
-                self._complete(units, c, terms, limit, hit, parts, shown, n)
-        if len(matching) < len(units[index].children):
-            parts.append("…")
+def _inherit_links(scored: list[Scored], passages: Sequence[Hit], credit: float) -> list[Scored]:
+    """A linked passage's units that name its anchor's article take the anchor's best
+    evidence (× ``credit``): the question's words are in the duty, its answer in the
+    article that refers to it."""
+    if not credit:
+        return scored
+    by_id = {hit.chunk_id: n for n, hit in enumerate(passages, start=1)}
+    best: dict[int, float] = {}
+    for s in scored:
+        best[s.n] = max(best.get(s.n, 0.0), s.score)
+    out = {(s.n, s.index): s for s in scored}
+    for n, hit in enumerate(passages, start=1):
+        anchor = by_id.get(hit.linked_to or "")
+        if anchor is None or not hit.linked_article or anchor not in best:
+            continue
+        units = passage_units(hit.text, hit.section, hit.source).units
+        for i, unit in enumerate(units):
+            if unit.text and hit.linked_article in named_articles(unit.text):
+                inherited = Scored(best[anchor] * credit, n, i, _rank(hit, n))
+                if (n, i) not in out or out[(n, i)].score < inherited.score:
+                    out[(n, i)] = inherited
+    return list(out.values())
 
 
 def _rank(hit: Hit, n: int) -> int:
     return hit.rank if hit.rank and hit.rank > 0 else n
-
-
-def _lead_in_shown(hit: Hit, scored: Scored, shown: set[tuple[int, int]]) -> bool:
-    """True when a lead-in above the unit is already in the answer (its 호 would
-    repeat the lead-in; the matching 호 were chosen with it)."""
-    units = passage_units(hit.text, hit.section, hit.source).units
-    at = units[scored.index].parent
-    while at is not None:
-        if (scored.n, at) in shown:
-            return True
-        at = units[at].parent
-    return False
-
-
-def _render(block: Block) -> str:
-    body = " ".join(block.parts)
-    return f"{block.reference}: {body} [{block.n}]"
-
-
-def _same(a: Block, b: Block) -> bool:
-    return a.n == b.n and a.parts == b.parts

@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from fnrag.answering.citations import locate
+from fnrag.index.cues import asks_number, asks_yes_no, number_kinds
 from fnrag.text import split_sentences
 
 
@@ -18,14 +19,6 @@ def squeeze(text: str) -> str:
     return "".join(text.split()).lower()
 
 
-NUMBER_CUES = ("얼마", "몇", "언제까지", "기간", "기한", "금액", "횟수", "세율", "며칠", "이내")
-_WH = (
-    *("무엇", "뭘", "뭐", "어떤", "어떻게", "누구", "누가", "어디", "어느", "언제", "왜"),
-    *("얼마", "몇", "무슨"),
-)
-_YES_NO_END = re.compile(
-    r"(?:나요|가요|까요|습니까|니까|되죠|하죠|있죠|돼요|되요|죠|지요)\s*[?？]?\s*$"
-)
 # The endings that decide a yes/no: duties, permissions, prohibitions, sanctions, scope.
 _VERDICT = re.compile(
     r"(?:여야\s*한다|해야\s*한다|수\s*있다|수\s*없다|아니\s*된다|아니한다|처한다|부과한다|과한다"
@@ -35,14 +28,6 @@ _NUMBER = re.compile(
     r"(?:\d[\d,]*(?:\.\d+)?\s*(?:만|천|백|억)*\s*(?:원|년|개월|월|일|시간|영업일|회|퍼센트|%|배)"
     r"|100분의\s*\d+|\d+분의\s*\d+|지체\s*없이|즉시)"
 )
-
-
-def asks_number(question: str) -> bool:
-    return any(cue in question for cue in NUMBER_CUES)
-
-
-def asks_yes_no(question: str) -> bool:
-    return bool(_YES_NO_END.search(question)) and not any(w in question for w in _WH)
 
 
 def first_line(
@@ -78,20 +63,19 @@ def _ranked_sentences(parts: Sequence[str], terms: set[str]) -> list[str]:
     return [sentences[i] for i in order]
 
 
-# What kind of number a question asks for, by its wording, and how the statutes write it.
-_TIME_CUES = ("며칠", "언제", "기간", "기한", "몇 년", "몇년", "몇 개월", "몇개월", "동안", "이내")
-_KINDS = (
-    (_TIME_CUES, re.compile(r"(?:년|개월|월|일|시간|영업일)|지체\s*없이|즉시")),
-    (("얼마", "금액", "만원", "벌금", "과태료"), re.compile(r"원")),
-    (("몇 번", "몇번", "횟수", "몇 회"), re.compile(r"회")),
-    (("세율", "비율", "퍼센트", "%"), re.compile(r"분의|퍼센트|%")),
-)
+# How the statutes write each kind of number a question can ask for.
+_KINDS = {
+    "time": re.compile(r"(?:년|개월|월|일|시간|영업일)|지체\s*없이|즉시"),
+    "amount": re.compile(r"원"),
+    "count": re.compile(r"회"),
+    "rate": re.compile(r"분의|퍼센트|%"),
+}
 
 
 def _number_clause(sentence: str, question: str = "") -> str:
     """A quote from the first number of the kind the question asks for (any number
     when its wording names no kind) to its clause's end."""
-    kinds = [unit for cues, unit in _KINDS if any(c in question for c in cues)]
+    kinds = [_KINDS[kind] for kind in number_kinds(question)]
     for m in _NUMBER.finditer(sentence):
         if not kinds or any(unit.search(m.group(0)) for unit in kinds):
             return _clause_from(sentence, m.start())

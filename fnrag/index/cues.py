@@ -11,6 +11,22 @@ import re
 
 ADDENDA_CUES = ("시행일", "시행되", "시행하", "경과조치", "경과", "부칙", "개정", "적용례", "종전")
 PENALTY_CUES = ("벌칙", "과태료", "처벌", "벌금", "징역", "형사", "처해", "처하", "제재")
+# A question asking for an amount, a period, a deadline or a count.
+NUMBER_CUES = ("얼마", "몇", "언제까지", "기간", "기한", "금액", "횟수", "세율", "며칠", "이내")
+# What kind of number a question asks for, by its wording.
+NUMBER_KIND_CUES = {
+    "time": ("며칠", "언제", "기간", "기한", "몇 년", "몇년", "몇 개월", "몇개월", "동안", "이내"),
+    "amount": ("얼마", "금액", "만원", "벌금", "과태료"),
+    "count": ("몇 번", "몇번", "횟수", "몇 회"),
+    "rate": ("세율", "비율", "퍼센트", "%"),
+}
+_WH = (
+    *("무엇", "뭘", "뭐", "어떤", "어떻게", "누구", "누가", "어디", "어느", "언제", "왜"),
+    *("얼마", "몇", "무슨"),
+)
+_YES_NO_END = re.compile(
+    r"(?:나요|가요|까요|습니까|니까|되죠|하죠|있죠|돼요|되요|죠|지요)\s*[?？]?\s*$"
+)
 _PENALTY_SECTION = re.compile(r"벌칙|과태료|양벌|병과")
 
 
@@ -20,6 +36,20 @@ def asks_addenda(question: str) -> bool:
 
 def asks_penalty(question: str) -> bool:
     return any(cue in question for cue in PENALTY_CUES)
+
+
+def asks_number(question: str) -> bool:
+    return any(cue in question for cue in NUMBER_CUES)
+
+
+def number_kinds(question: str) -> list[str]:
+    """The kinds of number (time, amount, count, rate) the wording asks for, in that
+    order; empty when it names none."""
+    return [kind for kind, cues in NUMBER_KIND_CUES.items() if any(c in question for c in cues)]
+
+
+def asks_yes_no(question: str) -> bool:
+    return bool(_YES_NO_END.search(question)) and not any(w in question for w in _WH)
 
 
 def is_addenda(section: str) -> bool:

@@ -47,6 +47,15 @@ class FusionConfig:
     penalty_boost: float = opt(
         0.1, "added for 벌칙/과태료 articles when the question asks about a penalty"
     )
+    follow_references: bool = opt(
+        True,
+        "place the 벌칙/과태료 article naming a top-ranked duty (on a penalty question) and the "
+        "decree defining a term the top act article delegates (on a question asking for it) "
+        "just above that provision",
+    )
+    reference_anchors: int = opt(
+        1, "how many top-ranked provisions the reference step follows references from"
+    )
     expansion_weight: float = opt(
         0.5, "BM25 weight of practitioner-to-statute expansion terms (own terms weigh 1)"
     )

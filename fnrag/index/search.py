@@ -15,6 +15,7 @@ from fnrag.errors import EmbedderMismatchError, IndexFormatError, InputError, No
 from fnrag.index import signing, store
 from fnrag.index.bm25 import BM25Index
 from fnrag.index.fusion import SEARCH_MODES, SearchConfig, collapse_overlaps, section_article
+from fnrag.index.links import ReferenceGraph
 from fnrag.index.plan import candidate_boosts, plan_query, rank_candidates
 from fnrag.index.store import read_chunks
 from fnrag.korean.spelling import Speller
@@ -113,6 +114,7 @@ class Index:
         self._embedder_lock = threading.Lock()
         self.vocabulary: Any = None
         self._speller: Speller | None = None
+        self._references: ReferenceGraph | None = None
         if embedder is not None:
             self._load_embedder()
 
@@ -160,6 +162,13 @@ class Index:
             text = "\n".join(f"{c.section}\n{c.text}" for c in self.chunks)
             self._speller = Speller(self.bm25.document_frequencies(), text)
         return self._speller
+
+    @property
+    def references(self) -> ReferenceGraph:
+        """The statutes' cross-references (read once, on the first hybrid search)."""
+        if self._references is None:
+            self._references = ReferenceGraph(self.chunks)
+        return self._references
 
     def chunk(self, chunk_id: str) -> Chunk:
         try:
@@ -332,18 +341,27 @@ class Index:
             [self.chunks[int(i)].section for i in candidates],
         )
         fused, order = rank_candidates(dense, lexical, boosts, config)
-        position = {int(c): j for j, c in enumerate(candidates)}
-        kept = collapse_overlaps([int(candidates[j]) for j in order], self._spans, k)
-        return [
-            Hit.from_chunk(
-                self.chunks[i],
-                rank,
-                float(fused[position[i]]),
-                dense_score=float(dense[position[i]]),
-                lexical_score=float(lexical[position[i]]),
+        ranked = [(int(candidates[j]), float(fused[j])) for j in order]
+        links: dict[int, tuple[int, str]] = {}
+        if config.follow_references:
+            ranked, links = self.references.reorder(plan, ranked, allowed, config.reference_anchors)
+        score = dict(ranked)
+        kept = collapse_overlaps([row for row, _ in ranked], self._spans, k)
+        hits = []
+        for rank, i in enumerate(kept, start=1):
+            anchor, article = links.get(i, (None, None))
+            hits.append(
+                Hit.from_chunk(
+                    self.chunks[i],
+                    rank,
+                    score[i],
+                    dense_score=float(self.vectors[i] @ query_vector),
+                    lexical_score=float(lexical_all[i]),
+                    linked_to=None if anchor is None else self.chunks[anchor].chunk_id,
+                    linked_article=article,
+                )
             )
-            for rank, i in enumerate(kept, start=1)
-        ]
+        return hits
 
 
 def _check_query(query: str) -> str:
