@@ -44,7 +44,9 @@ ACT_TEXT = f"""---
 
 ##### 제9조 (벌칙)
 
-제5조제1항을 위반한 자는 1년 이하의 징역 또는 1천만원 이하의 벌금에 처한다.
+① 제7조를 위반하여 신고를 하지 아니하고 영업을 한 자는 5년 이하의 징역 또는 5천만원 이하의 벌금에 처한다.
+
+② 제5조제1항을 위반한 자는 1년 이하의 징역 또는 1천만원 이하의 벌금에 처한다.
 
 ##### 제10조 (과태료)
 
@@ -254,6 +256,23 @@ def test_the_answer_leads_with_the_linked_article(
     # The lead is the linked passage; the provision it names is passage 2.
     assert answer.passages[0].linked_to == answer.passages[1].chunk_id
     assert any(c.n == 2 for c in answer.citations) == duty_shown
+
+
+def test_a_penalty_ranked_first_on_its_own_words_quotes_the_paragraph_naming_the_duty(
+    linked_index: Path,
+) -> None:
+    """"징역이나 벌금" matches every 벌칙 paragraph; the one naming the duty asked about
+    (제5조: 고객 신원 확인) is the answer, wherever retrieval ranked the article."""
+    question = "고객 신원 확인을 안 하면 징역이나 벌금을 받나요?"
+    hits = _top(linked_index, question)
+    assert _article(hits[0].section) == "제9조" and hits[0].linked_article == "제5조"
+    answer = Assistant(linked_index, log=False, refusal=False).ask(question)
+    assert answer.lead is not None and "1년 이하의 징역" in answer.lead.quote
+    assert answer.lead.reference.endswith("제9조제2항")
+    config = SearchConfig(fusion=FusionConfig(follow_references=False))
+    plain = Assistant(load_index(linked_index, config=config), log=False, refusal=False)
+    lead = plain.ask(question).lead
+    assert lead is not None and "5년 이하의 징역" in lead.quote
 
 
 @pytest.mark.parametrize(

@@ -316,8 +316,8 @@ class ComposerGenerator:
 
 def _inherit_links(scored: list[Scored], passages: Sequence[Hit], credit: float) -> list[Scored]:
     """A linked passage's units that name its anchor's article take the anchor's best
-    evidence (× ``credit``): the question's words are in the duty, its answer in the
-    article that refers to it."""
+    evidence, or their own passage's if higher (× ``credit``): the question's words are
+    in the duty, its answer in the article (and the 호) that refers to it."""
     if not credit:
         return scored
     by_id = {hit.chunk_id: n for n, hit in enumerate(passages, start=1)}
@@ -332,7 +332,8 @@ def _inherit_links(scored: list[Scored], passages: Sequence[Hit], credit: float)
         units = passage_units(hit.text, hit.section, hit.source).units
         for i, unit in enumerate(units):
             if unit.text and hit.linked_article in named_articles(unit.text):
-                inherited = Scored(best[anchor] * credit, n, i, _rank(hit, n))
+                lead = max(best[anchor], best.get(n, 0.0))
+                inherited = Scored(lead * credit, n, i, _rank(hit, n))
                 if (n, i) not in out or out[(n, i)].score < inherited.score:
                     out[(n, i)] = inherited
     return list(out.values())

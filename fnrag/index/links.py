@@ -181,12 +181,18 @@ class ReferenceGraph:
         """``ranked`` (row, score; best first) with each chunk a top provision's reference
         leads to placed just above it (``promotions``), and linked row → (anchor row,
         the article the linked chunk names)."""
-        moves = self.promotions(plan, ranked, allowed, anchors)
-        if not moves:
+        linked_rows = self.promotions(plan, ranked, allowed, anchors)
+        if not linked_rows:
             return ranked, {}
+        position = {row: j for j, (row, _) in enumerate(ranked)}
+        links = {row: (ranked[j][0], article) for row, (j, article) in linked_rows.items()}
+        # One already ranked above its anchor stays where it is (but is linked all the same).
+        moves = {
+            row: at for row, at in linked_rows.items() if position.get(row, len(ranked)) > at[0]
+        }
         by_anchor: dict[int, list[int]] = {}
-        for row, (position, _) in moves.items():
-            by_anchor.setdefault(ranked[position][0], []).append(row)
+        for row, (at, _) in moves.items():
+            by_anchor.setdefault(ranked[at][0], []).append(row)
         out: list[tuple[int, float]] = []
         for row, score in ranked:
             if row in moves:
@@ -196,11 +202,6 @@ class ReferenceGraph:
             for step, linked in enumerate(moved):
                 out.append((linked, score + 1e-3 * (len(moved) - step)))
             out.append((row, score))
-        links = {
-            linked: (anchor, moves[linked][1])
-            for anchor, rows in by_anchor.items()
-            for linked in rows
-        }
         return out, links
 
     def promotions(
@@ -214,8 +215,9 @@ class ReferenceGraph:
         the article the chunk names)}``.
 
         ``ranked``: (row, score) best first. The first ``anchors`` ordinary provisions
-        (not 부칙, not themselves penalties) are the anchors; a linked chunk already
-        ranked above its anchor stays where it is."""
+        (not 부칙, not themselves penalties) are the anchors; a penalty already ranked
+        above its anchor is listed too (``reorder`` leaves it where it is), a decree
+        article so ranked is not (its own words placed it)."""
         question = plan.reading or plan.question
         penalty_kind = _penalty_kind(question)
         asked = _AskedFor(question, {term for term, weight in plan.terms.items() if weight >= 1.0})
@@ -229,9 +231,12 @@ class ReferenceGraph:
                 continue
             seen += 1
             for linked, article in self._linked(row, penalty_kind, asked):
-                if allowed is not None and not allowed[linked]:
+                if linked == row or (allowed is not None and not allowed[linked]):
                     continue
-                if position.get(linked, len(ranked)) > j and linked not in moves:
+                above = position.get(linked, len(ranked)) < j
+                # A penalty ranked above its duty on shared words ("징역", "벌금") is still
+                # linked: which of its 호 names the duty is what picks the unit to quote.
+                if linked not in moves and (not above or self.penalty[linked]):
                     moves[linked] = (j, article.article)
         return moves
 
