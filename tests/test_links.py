@@ -261,7 +261,7 @@ def test_the_answer_leads_with_the_linked_article(
 def test_a_penalty_ranked_first_on_its_own_words_quotes_the_paragraph_naming_the_duty(
     linked_index: Path,
 ) -> None:
-    """"징역이나 벌금" matches every 벌칙 paragraph; the one naming the duty asked about
+    """ "징역이나 벌금" matches every 벌칙 paragraph; the one naming the duty asked about
     (제5조: 고객 신원 확인) is the answer, wherever retrieval ranked the article."""
     question = "고객 신원 확인을 안 하면 징역이나 벌금을 받나요?"
     hits = _top(linked_index, question)
