@@ -296,3 +296,40 @@ def test_real_statutes_answer_from_the_article_a_reference_leads_to(
     assert article in first.section and first.linked_to is not None
     assert answer.lead is not None and article in answer.lead.section
     assert amount in answer.text.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("question", "number", "kinds", "yes_no"),
+    [
+        ("현금을 얼마부터 보고해야 하나요?", True, ["amount"], False),
+        ("통보는 며칠 안에 해야 하죠?", True, ["time"], False),
+        ("실명확인을 생략해도 되나요?", False, [], True),
+        (
+            "How much cash in one day makes a currency transaction report necessary?",
+            True,
+            ["amount"],
+            False,
+        ),
+        (
+            "How long is a virtual asset service provider's registration valid?",
+            True,
+            ["time"],
+            False,
+        ),
+        # A yes/no whose Korean reading would hold 기준금액: no amount is asked for.
+        (
+            "A customer deposits USD 20,000 in cash. Does foreign currency count toward the CTR threshold?",
+            False,
+            [],
+            True,
+        ),
+    ],
+)
+def test_what_a_question_asks_for_is_read_in_its_own_language(
+    question: str, number: bool, kinds: list[str], yes_no: bool
+) -> None:
+    from fnrag.index.cues import asks_number, asks_yes_no, number_kinds
+
+    assert asks_number(question) is number
+    assert number_kinds(question) == kinds
+    assert asks_yes_no(question) is yes_no

@@ -220,7 +220,10 @@ class ReferenceGraph:
         article so ranked is not (its own words placed it)."""
         question = plan.reading or plan.question
         penalty_kind = _penalty_kind(question)
-        asked = _AskedFor(question, {term for term, weight in plan.terms.items() if weight >= 1.0})
+        # What kind of answer is asked for is in the question's own words: an English
+        # question's Korean reading lists its domain terms ("기준금액"), not "how much".
+        own_terms = {term for term, weight in plan.terms.items() if weight >= 1.0}
+        asked = _AskedFor(plan.question, own_terms)
         position = {row: j for j, (row, _) in enumerate(ranked)}
         moves: dict[int, tuple[int, str]] = {}
         seen = 0
