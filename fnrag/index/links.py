@@ -139,6 +139,8 @@ class ReferenceGraph:
         self.refs: list[frozenset[ArticleKey]] = []
         self.penalty: list[bool] = []
         self.delegations: dict[int, tuple[Delegation, ...]] = {}
+        # article → the 벌칙/과태료 chunks naming it, in index order
+        self.penalties_naming: dict[ArticleKey, list[int]] = {}
         self.sections = [chunk.section for chunk in chunks]
         for row, chunk in enumerate(chunks):
             article = section_article(chunk.section)
@@ -154,6 +156,9 @@ class ReferenceGraph:
             self.own.append(own)
             self.refs.append(frozenset(refs))
             self.penalty.append(is_penalty_section(chunk.section))
+            if self.penalty[-1]:
+                for ref in refs:
+                    self.penalties_naming.setdefault(ref, []).append(row)
             if kind != "act":
                 defined = _delegations(body, family, kind, titles)
                 if defined:
@@ -254,11 +259,13 @@ class ReferenceGraph:
         linked: list[tuple[int, ArticleKey]] = []
         if penalty_kind is not None:
             other: list[tuple[int, ArticleKey]] = []
-            for row, refs in enumerate(self.refs):
-                named = [d for d in acts if d in refs] if self.penalty[row] else []
-                if named:
-                    kind_named = _penalty_matches(self, row, penalty_kind)
-                    (linked if kind_named else other).append((row, named[0]))
+            naming: dict[int, ArticleKey] = {}
+            for act in acts:
+                for row in self.penalties_naming.get(act, ()):
+                    naming.setdefault(row, act)
+            for row in sorted(naming):
+                kind_named = _penalty_matches(self, row, penalty_kind)
+                (linked if kind_named else other).append((row, naming[row]))
             # On a penalty question the number asked for is the penalty's.
             return linked + other
         for row, defined in self.delegations.items():
