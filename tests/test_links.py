@@ -333,3 +333,67 @@ def test_what_a_question_asks_for_is_read_in_its_own_language(
     assert asks_number(question) is number
     assert number_kinds(question) == kinds
     assert asks_yes_no(question) is yes_no
+
+
+def test_search_command_says_which_provision_a_linked_hit_names(linked_index: Path) -> None:
+    import subprocess
+    import sys
+
+    question = "현금 보고를 빠뜨리면 과태료가 얼마나 나오나요?"
+    shown = subprocess.run(
+        [sys.executable, "-m", "fnrag.cli", "search", question, "--index", str(linked_index)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout.splitlines()
+    assert shown[0].startswith("[1]") and "제10조 (과태료)" in shown[1]
+    assert shown[2] == "    (names 제3조 of [2])"
+    assert "제3조 (고액 현금거래 보고)" in shown[shown.index("    (names 제3조 of [2])") + 3]
+    plain = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fnrag.cli",
+            "search",
+            question,
+            "--index",
+            str(linked_index),
+            "--no-follow-references",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    assert "(names " not in plain
+
+
+def test_a_penalty_naming_another_paragraph_of_the_duty_is_not_linked() -> None:
+    """제4조 split in two chunks (①~④ and ⑤): a 벌칙 for "제4조제5항" does not sanction
+    what ①~④ say; a 과태료 for "제4조제1항" does, and one naming 제4조 whole does too."""
+    from fnrag.index.plan import plan_query
+    from fnrag.types import Chunk
+
+    def chunk(n: int, section: str, text: str) -> Chunk:
+        return Chunk(f"c{n}", "act.md", ACT, f"{ACT} > {section}", text, 0, 0)
+
+    chunks = [
+        chunk(0, "제4조 (의심거래 보고) > ①~④", "① 금융회사등은 의심되는 거래를 보고하여야 한다."),
+        chunk(1, "제4조 (의심거래 보고) > ⑤", "⑤ 누구든지 보고된 자료를 열람하여서는 아니 된다."),
+        chunk(
+            2, "제16조 (벌칙)", "제4조제5항을 위반하여 자료를 열람한 자는 5년 이하의 징역에 처한다."
+        ),
+        chunk(
+            3,
+            "제20조 (과태료)",
+            "제4조제1항을 위반하여 보고를 하지 아니한 자에게는 3천만원 이하의 과태료를 부과한다.",
+        ),
+        chunk(4, "제21조 (과태료)", "제4조를 위반한 자에게는 1천만원 이하의 과태료를 부과한다."),
+    ]
+    graph = ReferenceGraph(chunks)
+    plan = plan_query("의심거래 보고를 안 하면 처벌받나요?")
+    moves = graph.promotions(plan, [(0, 1.0), (1, 0.9)], None)
+    assert set(moves) == {3, 4}
+    # Asked from the ⑤ chunk, only the 벌칙 naming ⑤ (and the one naming 제4조 whole) follow.
+    assert set(graph.promotions(plan, [(1, 1.0), (0, 0.9)], None)) == {2, 4}

@@ -36,10 +36,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not hits:
         print_line("no matching passages")
+    rank_of = {hit.chunk_id: hit.rank for hit in hits}
     for hit in hits:
         page = f", p.{hit.page}" if hit.page is not None else ""
         print_line(f"[{hit.rank}] {hit.score:.3f}  {hit.title}{page}{version_label(hit)}")
         print_line(f"    {hit.section}")
+        if hit.linked_to:
+            # Ranked by the reference, not by its own words: say which provision led here.
+            via = (
+                f"[{rank_of[hit.linked_to]}]"
+                if hit.linked_to in rank_of
+                else index.chunk(hit.linked_to).section
+            )
+            print_line(f"    (names {hit.linked_article} of {via})")
         snippet = " ".join(hit.text.split())
         print_line(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
     return 0

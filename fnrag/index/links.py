@@ -44,7 +44,11 @@ from fnrag.types import Chunk, QueryPlan
 # 「특정 금융거래정보의 보고 및 이용 등에 관한 법률」 제2조 / 법 제5조의2 / 영 제13조 / 제4조의2
 _REFERENCE = re.compile(
     r"(?:「([^」]{2,80})」\s*|(?<![가-힣])(같은\s*법|법|영|규칙)\s*)?제\s*(\d+)\s*조(?:\s*의\s*(\d+))?"
+    r"(?:\s*제\s*(\d+)\s*항)?"
 )
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+# A chunk's paragraph span in its section path: "①", "③~⑤".
+_PARAGRAPH_SPAN = re.compile(rf"^([{_CIRCLED}])(?:\s*~\s*([{_CIRCLED}]))?$")
 # A decree defining a delegated term: 법 제4조의2제1항 … 에서 "대통령령으로 정하는 금액"이란
 _DEFINED_TERM = re.compile(
     r"[\"“](?:대통령령|총리령|부령)(?:으로|이)\s*정하는\s*([^\"”]{1,40})[\"”]"
@@ -99,23 +103,46 @@ def references(
     "법" is the family's act and "영" its decree; a bare 제N조 is the text's own law; a
     law named in 「…」 is resolved by ``titles`` (unknown laws are skipped, as is
     "같은 법", whose law is named earlier in the sentence)."""
-    found: set[ArticleKey] = set()
+    return set(paragraph_references(text, family, kind, titles))
+
+
+def paragraph_references(
+    text: str, family: str, kind: str, titles: dict[str, tuple[str, str]]
+) -> dict[ArticleKey, set[int]]:
+    """Like ``references``, with the 항 each article is named with ("제4조제1항" → {1});
+    0 stands for the article named without a 항 (all of it)."""
+    found: dict[ArticleKey, set[int]] = {}
     for match in _REFERENCE.finditer(text):
-        named, prefix, number, branch = match.groups()
-        article = f"제{number}조의{branch}" if branch else f"제{number}조"
-        if named is not None:
-            target = titles.get("".join(named.split()))
-            if target is None:
-                continue
-            found.add(ArticleKey(target[0], target[1], article))
-        elif prefix is None:
-            found.add(ArticleKey(family, kind, article))
-        elif prefix.startswith("같은"):
-            continue
-        else:
-            target_kind = {"법": "act", "영": "decree", "규칙": "rule"}[prefix]
-            found.add(ArticleKey(family, target_kind, article))
+        key = _resolve(match, family, kind, titles)
+        if key is not None:
+            found.setdefault(key, set()).add(int(match.group(5) or 0))
     return found
+
+
+def _resolve(
+    match: re.Match[str], family: str, kind: str, titles: dict[str, tuple[str, str]]
+) -> ArticleKey | None:
+    named, prefix, number, branch = match.group(1, 2, 3, 4)
+    article = f"제{number}조의{branch}" if branch else f"제{number}조"
+    if named is not None:
+        target = titles.get("".join(named.split()))
+        return None if target is None else ArticleKey(target[0], target[1], article)
+    if prefix is None:
+        return ArticleKey(family, kind, article)
+    if prefix.startswith("같은"):
+        return None
+    return ArticleKey(family, {"법": "act", "영": "decree", "규칙": "rule"}[prefix], article)
+
+
+def paragraph_span(section: str) -> set[int] | None:
+    """The 항 a statute chunk holds, from its section path ("… > ③~⑤" → {3, 4, 5});
+    None when it holds the whole article (or its span is not in 항)."""
+    match = _PARAGRAPH_SPAN.match(section.rpartition(" > ")[2].strip())
+    if not match:
+        return None
+    first = _CIRCLED.index(match.group(1)) + 1
+    last = _CIRCLED.index(match.group(2)) + 1 if match.group(2) else first
+    return set(range(first, last + 1))
 
 
 @dataclass(frozen=True)
@@ -142,6 +169,8 @@ class ReferenceGraph:
         # article → the 벌칙/과태료 chunks naming it, in index order
         self.penalties_naming: dict[ArticleKey, list[int]] = {}
         self.sections = [chunk.section for chunk in chunks]
+        # row → the 항 it names of each article it refers to (0: the whole article)
+        self.named_paragraphs: dict[int, dict[ArticleKey, set[int]]] = {}
         for row, chunk in enumerate(chunks):
             article = section_article(chunk.section)
             if article is None or is_addenda(chunk.section):
@@ -152,9 +181,12 @@ class ReferenceGraph:
             family, kind = law_family(chunk.title)
             own = ArticleKey(family, kind, article)
             body = _body(chunk.text)
-            refs = references(body, family, kind, titles) - {own}
+            paragraphs = paragraph_references(body, family, kind, titles)
+            paragraphs.pop(own, None)
+            refs = set(paragraphs)
             self.own.append(own)
             self.refs.append(frozenset(refs))
+            self.named_paragraphs[row] = paragraphs
             self.penalty.append(is_penalty_section(chunk.section))
             if self.penalty[-1]:
                 for ref in refs:
@@ -248,6 +280,14 @@ class ReferenceGraph:
                     moves[linked] = (j, article.article)
         return moves
 
+    def _paragraphs_for(self, anchor: int, act: ArticleKey) -> set[int] | None:
+        """The 항 of ``act`` the anchor stands for: its own span when it is that
+        article, else the 항 a decree anchor names of it; None for all of them."""
+        if act == self.own[anchor]:
+            return paragraph_span(self.sections[anchor])
+        named = self.named_paragraphs.get(anchor, {}).get(act, {0})
+        return None if 0 in named else named
+
     def _linked(
         self, anchor: int, penalty_kind: str | None, asked: _AskedFor
     ) -> list[tuple[int, ArticleKey]]:
@@ -261,8 +301,12 @@ class ReferenceGraph:
             other: list[tuple[int, ArticleKey]] = []
             naming: dict[int, ArticleKey] = {}
             for act in acts:
+                held = self._paragraphs_for(anchor, act)
                 for row in self.penalties_naming.get(act, ()):
-                    naming.setdefault(row, act)
+                    named = self.named_paragraphs[row][act]
+                    # "제4조제5항을 위반한 자" does not sanction what 제4조 ①~④ say.
+                    if held is None or 0 in named or named & held:
+                        naming.setdefault(row, act)
             for row in sorted(naming):
                 kind_named = _penalty_matches(self, row, penalty_kind)
                 (linked if kind_named else other).append((row, naming[row]))
