@@ -329,11 +329,11 @@ def _inherit_links(scored: list[Scored], passages: Sequence[Hit], credit: float)
         anchor = by_id.get(hit.linked_to or "")
         if anchor is None or not hit.linked_article or anchor not in best:
             continue
+        lead = max(best[anchor], best.get(n, 0.0)) * credit
         units = passage_units(hit.text, hit.section, hit.source).units
         for i, unit in enumerate(units):
             if unit.text and hit.linked_article in named_articles(unit.text):
-                lead = max(best[anchor], best.get(n, 0.0))
-                inherited = Scored(lead * credit, n, i, _rank(hit, n))
+                inherited = Scored(lead, n, i, _rank(hit, n))
                 if (n, i) not in out or out[(n, i)].score < inherited.score:
                     out[(n, i)] = inherited
     return list(out.values())

@@ -152,6 +152,7 @@ class Delegation:
     source: ArticleKey
     term: str  # "금액", "고객의 신원에 관한 사항"
     words: frozenset[str]  # the term's own content words (generic ones left out)
+    kinds: frozenset[str]  # the kinds of number it holds ("amount" for a 금액), if any
 
 
 class ReferenceGraph:
@@ -337,17 +338,16 @@ def _delegations(
         if refs:
             term = match.group(1).strip()
             words = frozenset(w for w in tokenize(term) if w not in _GENERIC_TERM_WORDS)
-            found.append(Delegation(refs[-1], term, words))
+            kinds = frozenset(k for k, held in _TERM_KINDS.items() if any(w in term for w in held))
+            found.append(Delegation(refs[-1], term, words, kinds))
     return tuple(found)
 
 
 def _ordered_references(
     text: str, family: str, kind: str, titles: dict[str, tuple[str, str]]
 ) -> list[ArticleKey]:
-    ordered: list[ArticleKey] = []
-    for match in _REFERENCE.finditer(text):
-        ordered.extend(references(match.group(0), family, kind, titles))
-    return ordered
+    resolved = (_resolve(match, family, kind, titles) for match in _REFERENCE.finditer(text))
+    return [key for key in resolved if key is not None]
 
 
 def _penalty_kind(question: str) -> str | None:
@@ -380,8 +380,6 @@ class _AskedFor:
         self.terms = terms
 
     def covers(self, delegation: Delegation) -> bool:
-        term = delegation.term
-        kinds = {kind for kind, words in _TERM_KINDS.items() if any(w in term for w in words)}
-        if kinds:
-            return self.number and (not self.kinds or bool(kinds & self.kinds))
+        if delegation.kinds:
+            return self.number and (not self.kinds or bool(delegation.kinds & self.kinds))
         return self.open and bool(delegation.words) and delegation.words <= self.terms
