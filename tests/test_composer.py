@@ -257,6 +257,42 @@ def test_citations_are_numbered_in_reading_order(question: str) -> None:
         assert citation.quote in answer.passages[citation.n - 1].text
 
 
+def test_answer_composed_for_the_reading_order_is_the_answer_given() -> None:
+    """``passage_order`` composes once; ``generate`` over the renumbered passages reuses
+    that answer, which must equal composing afresh over them, and never leaks into
+    another question or another thread."""
+    import threading
+
+    from fnrag.index.plan import plan_query
+    from fnrag.types import Retrieval
+
+    question = "가상자산사업자가 신고를 안 하고 영업하면 처벌받나요?"
+    hits = tuple(_reading_order_hits())
+    generator = ExtractiveGenerator()
+    retrieval = Retrieval(question, plan_query(question), hits, "hybrid")
+    ordered = generator.passage_order(retrieval)
+    assert ordered[0].rank == 3  # the 벌칙 decides: it is shown first
+    kept = generator._ordered.answer[1]
+    fresh = ComposerGenerator(gate=generator).compose(question, ordered, retrieval.plan)
+    assert kept == fresh and cited_numbers(kept)[0] == 1
+    given = generator.generate("", question=question, passages=ordered, retrieval=retrieval)
+    assert given.text == fresh
+    # Used once: another question over the same passages is composed for itself.
+    other = "가상자산거래 영업 신고 위반 벌칙은?"
+    generator.passage_order(Retrieval(question, plan_query(question), hits, "hybrid"))
+    again = generator.generate("", question=other, passages=ordered)
+    assert again.text == ComposerGenerator(gate=generator).compose(other, ordered)
+    # Another thread does not see this thread's kept answer.
+    generator.passage_order(retrieval)
+    seen: list[object] = []
+    thread = threading.Thread(
+        target=lambda: seen.append(getattr(generator._ordered, "answer", None))
+    )
+    thread.start()
+    thread.join()
+    assert seen == [None] and generator._ordered.answer is not None
+
+
 @pytest.mark.parametrize(
     ("hit", "question", "reference"),
     [

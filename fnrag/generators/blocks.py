@@ -119,9 +119,9 @@ def lead_in_shown(hit: Hit, n: int, index: int, shown: set[tuple[int, int]]) -> 
     return False
 
 
-def render(block: Block) -> str:
-    body = " ".join(block.parts)
-    return f"{block.reference}: {body} [{block.n}]"
+def line_body(block: Block) -> str:
+    """The answer line without its marker: the reference and the quoted pieces."""
+    return f"{block.reference}: {' '.join(block.parts)}"
 
 
 def same_block(a: Block, b: Block) -> bool:

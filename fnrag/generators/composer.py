@@ -24,9 +24,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fnrag.answering.citations import cited_numbers, verify_citations
+from fnrag.answering.citations import verify_citations
 from fnrag.generators.base import Generation
-from fnrag.generators.blocks import Block, lead_in_shown, quote_block, render, same_block
+from fnrag.generators.blocks import Block, lead_in_shown, line_body, quote_block, same_block
 from fnrag.generators.quoting import first_line as opening_line
 from fnrag.generators.sentences import SentenceSelector, squeeze, term_weight
 from fnrag.generators.units import ancestors, passage_units
@@ -40,6 +40,15 @@ from fnrag.index.cues import (
 from fnrag.index.fusion import named_articles
 from fnrag.prompts import REFUSAL_SENTENCE
 from fnrag.types import Hit, QueryPlan, Retrieval
+
+
+@dataclass(frozen=True)
+class Composition:
+    """An answer before numbering: (passage number, text) pieces, each rendered followed
+    by its passage's marker; quoted provisions go one per line, selected sentences run on."""
+
+    pieces: tuple[tuple[int, str], ...] = ()
+    separator: str = "\n"
 
 
 @dataclass(frozen=True)
@@ -214,14 +223,31 @@ class ComposerGenerator:
         """The passages renumbered for reading order: those the answer cites, in the
         order it cites them, then the rest by rank. Composing over them gives the same
         answer with markers [1], [2], … as they are read."""
-        cited = list(dict.fromkeys(cited_numbers(self.compose(question, passages, plan))))
+        return self.ordered(question, passages, plan)[0]
+
+    def ordered(
+        self, question: str, passages: Sequence[Hit], plan: QueryPlan | None = None
+    ) -> tuple[tuple[Hit, ...], str]:
+        """``passage_order`` and the answer over the passages in that order, composed
+        once (composing costs more than the rest of an answer but the embedding)."""
+        composition = self._composition(question, passages, plan)
+        cited = list(dict.fromkeys(n for n, _ in composition.pieces))
         rest = [n for n in range(1, len(passages) + 1) if n not in cited]
-        return tuple(passages[n - 1] for n in cited + rest)
+        order = cited + rest
+        position = {n: i for i, n in enumerate(order, start=1)}
+        text = _render(composition, position)
+        return tuple(passages[n - 1] for n in order), text
 
     # -- composing ----------------------------------------------------------------
 
     def compose(self, question: str, passages: Sequence[Hit], plan: QueryPlan | None = None) -> str:
         """The answer text ("" when nothing clears the bar)."""
+        return _render(self._composition(question, passages, plan))
+
+    def _composition(
+        self, question: str, passages: Sequence[Hit], plan: QueryPlan | None
+    ) -> Composition:
+        """The answer before numbering (no pieces when nothing clears the bar)."""
         if plan is None:
             from fnrag.index.plan import plan_query
 
@@ -237,7 +263,7 @@ class ComposerGenerator:
             if addenda_ok or not is_addenda(hit.section)
         ]
         fallback = self._gate.select(question, [passages[n - 1] for n in numbers], plan)
-        sentences = " ".join(f"{c.text} [{numbers[c.n - 1]}]" for c in fallback)
+        sentences = Composition(tuple((numbers[c.n - 1], c.text) for c in fallback), " ")
         if not fallback:
             # A penalty question in everyday words ("몰래 알려주면 처벌받나요?") shares
             # few words with the 벌칙 article that answers it; retrieval ranking one
@@ -250,7 +276,7 @@ class ComposerGenerator:
                 and _rank(hit, n) <= self.penalty_ranks
             ]
             if not numbers:
-                return ""
+                return Composition()
         scored = [s for s in self.score_units(question, passages, plan) if s.n in numbers]
         if not scored or scored[0].score < self.min_score:
             return sentences
@@ -282,15 +308,16 @@ class ComposerGenerator:
             block = self._block(candidate, passages, terms, shown, deciding=False)
             if block is not None and not any(same_block(block, b) for b in blocks):
                 blocks.append(block)
-        lines = [render(b) for b in blocks if b is not None]
+        lines = [(b.n, line_body(b)) for b in blocks if b is not None]
         if self.first_line:
-            head = opening_line(question, blocks[0].own, blocks[0].n, terms, blocks[0].parts)
+            n = blocks[0].n
+            head = opening_line(question, blocks[0].own, n, terms, blocks[0].parts)
             if head:
-                lines.insert(0, head)
-        text = "\n".join(lines)
+                lines.insert(0, (n, head.removesuffix(f" [{n}]")))
+        answer = Composition(tuple(lines))
         # The verifier's rules are the contract: should a passage's own quotation marks
         # pair up across two quotes, answer with the plain sentences instead.
-        return sentences if verify_citations(text, passages).invalid else text
+        return sentences if verify_citations(_render(answer), passages).invalid else answer
 
     def _block(
         self,
@@ -312,6 +339,14 @@ class ComposerGenerator:
             lead_in_chars=self.lead_in_chars,
             max_items=self.max_items,
         )
+
+
+def _render(composition: Composition, position: dict[int, int] | None = None) -> str:
+    """The answer text: each piece followed by its passage's marker, renumbered by
+    ``position`` (passage number → shown number) when the passages are reordered."""
+    return composition.separator.join(
+        f"{text} [{position.get(n, n) if position else n}]" for n, text in composition.pieces
+    )
 
 
 def _inherit_links(scored: list[Scored], passages: Sequence[Hit], credit: float) -> list[Scored]:

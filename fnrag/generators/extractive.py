@@ -8,6 +8,7 @@ under its reference, with at most two supporting units; the calibrated sentence 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -51,6 +52,9 @@ class ExtractiveGenerator(SentenceSelector):
             distinct_passages,
         )
         self.compose = compose
+        # One generator serves many threads (``fnrag serve``): the answer composed by
+        # ``passage_order`` is kept per thread.
+        self._ordered = threading.local()
 
     def generate(
         self,
@@ -63,7 +67,12 @@ class ExtractiveGenerator(SentenceSelector):
         """``retrieval``, when given, supplies the question's analysis (no second one)."""
         started = time.perf_counter()
         plan = retrieval.plan if retrieval else None
-        if self.compose:
+        ordered = getattr(self._ordered, "answer", None)
+        self._ordered.answer = None
+        if self.compose and ordered is not None and ordered[0] == (question, plan, tuple(passages)):
+            # ``passage_order`` composed this answer already, over these passages.
+            answer = ordered[1]
+        elif self.compose:
             from fnrag.generators.composer import ComposerGenerator
 
             answer = ComposerGenerator(gate=self).compose(question, passages, plan)
@@ -89,4 +98,8 @@ class ExtractiveGenerator(SentenceSelector):
         from fnrag.generators.composer import ComposerGenerator
 
         composer = ComposerGenerator(gate=self)
-        return composer.passage_order(retrieval.question, retrieval.hits, retrieval.plan)
+        hits, answer = composer.ordered(retrieval.question, retrieval.hits, retrieval.plan)
+        # Kept for the ``generate`` over these passages that follows in this thread
+        # (``Assistant.ask``): composing is most of an answer's time after the embedding.
+        self._ordered.answer = ((retrieval.question, retrieval.plan, hits), answer)
+        return hits
