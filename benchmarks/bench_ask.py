@@ -24,7 +24,9 @@ whitespace ignored; in-scope questions; a refused answer counts as a miss):
 The written refusal sets of ``refusal_questions.py`` are reported on one extra line.
 ``--compare-references`` also measures, in the same process and before the default, the
 same index searched without following statute references
-(``FusionConfig.follow_references=False``): each set's column comes in pairs.
+(``FusionConfig.follow_references=False``): each set's column comes in pairs;
+``--compare-articles`` likewise with chunks shown as indexed (``article_chars=0``: no
+short article joined into one passage).
 """
 
 from __future__ import annotations
@@ -189,16 +191,22 @@ def main() -> None:
         action="store_true",
         help="also measure the same index without following statute references (baseline)",
     )
+    parser.add_argument(
+        "--compare-articles",
+        action="store_true",
+        help="also measure the same index showing chunks as indexed, short articles not "
+        "joined into one passage (baseline)",
+    )
     args = parser.parse_args()
     paths = [Path(p) for p in args.qa] if args.qa else list(DEFAULT_SETS)
     baseline: list[SetResult] = []
-    if args.compare_references:
-        plain = load_index(
-            args.index, config=SearchConfig(fusion=FusionConfig(follow_references=False))
-        )
+    if args.compare_references or args.compare_articles:
+        off = {"follow_references": False} if args.compare_references else {"article_chars": 0}
+        label = "without references" if args.compare_references else "chunks as indexed"
+        plain = load_index(args.index, config=SearchConfig(fusion=FusionConfig(**off)))  # type: ignore[arg-type]
         before = Assistant(plain, generator=_generator(args.generator), k=args.k, log=False)
         before.ask("금융실명법의 목적은 무엇인가요?")
-        baseline = [measure_set(before, f"{p.stem} without references", load_qa(p)) for p in paths]
+        baseline = [measure_set(before, f"{p.stem} {label}", load_qa(p)) for p in paths]
     assistant = Assistant(args.index, generator=_generator(args.generator), k=args.k, log=False)
     assistant.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi, caches
     results = [measure_set(assistant, p.stem, load_qa(p)) for p in paths]

@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_dialogue.py --index INDEX_DIR [--dialogues FILE] [--generator SPEC]
-        [--verbose] [--compare-references]
+        [--verbose] [--compare-references] [--compare-articles]
 
 ``INDEX_DIR``: the real corpus indexed with the default embedder (as ``tests/conftest.py``
 ``real_index_dir`` builds it). ``--dialogues`` (default ``benchmarks/data/dialogues.jsonl``):
@@ -195,19 +195,23 @@ def main() -> None:
         help="first score the follow-ups asked with history on the same index without "
         "following statute references (the baseline, same process)",
     )
+    parser.add_argument(
+        "--compare-articles",
+        action="store_true",
+        help="likewise with chunks shown as indexed (no short article joined into one passage)",
+    )
     args = parser.parse_args()
     rows = load_dialogues(args.dialogues)
-    if args.compare_references:
-        plain = load_index(
-            args.index, config=SearchConfig(fusion=FusionConfig(follow_references=False))
-        )
+    if args.compare_references or args.compare_articles:
+        off = {"follow_references": False} if args.compare_references else {"article_chars": 0}
+        label = "without references" if args.compare_references else "chunks as indexed"
+        plain = load_index(args.index, config=SearchConfig(fusion=FusionConfig(**off)))  # type: ignore[arg-type]
         before = Assistant(plain, generator=_generator(args.generator), k=args.k, log=False)
         before.ask("금융실명법의 목적은 무엇인가요?")
         baseline = [r for r in run(before, rows) if not _switch(str(r["row"].get("split")))]
         s = summarise(baseline, "with history")
         print(
-            f"without references: all follow-ups (n={len(baseline)}) with history | "
-            + " | ".join(s.values())
+            f"{label}: all follow-ups (n={len(baseline)}) with history | " + " | ".join(s.values())
         )
     assistant = Assistant(args.index, generator=_generator(args.generator), k=args.k, log=False)
     assistant.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi, caches

@@ -145,6 +145,9 @@ class Hit:
             decree article defining an amount the act delegates); None when the hit is
             ranked on its own evidence.
         linked_article: the article of ``linked_to`` (``제4조의2``) this hit refers to.
+        parts: for a whole-article passage (``fnrag.index.articles``), the (chunk id,
+            start, end) of each chunk it joins, in document order; ``chunk_id`` is the
+            one retrieval ranked, ``section`` the article's. Empty for a single chunk.
     """
 
     rank: int
@@ -169,6 +172,7 @@ class Hit:
     effective_to: str | None = None
     linked_to: str | None = None
     linked_article: str | None = None
+    parts: tuple[tuple[str, int, int], ...] = ()
 
     @classmethod
     def from_chunk(
@@ -222,6 +226,7 @@ class Hit:
             "effective_from": self.effective_from,
             "effective_to": self.effective_to,
             "linked_to": self.linked_to,
+            "chunk_ids": [part[0] for part in self.parts] or [self.chunk_id],
         }
 
 

@@ -113,7 +113,9 @@ def test_build_reports_every_file_and_search_returns_typed_hits(
         "effective_from",
         "effective_to",
         "linked_to",
+        "chunk_ids",
     ]
+    assert hits[0].to_json()["chunk_ids"] == [hits[0].chunk_id]  # one chunk, not an article
     assert hits[0].to_json()["linked_to"] is None  # ranked on its own words
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 

@@ -299,6 +299,10 @@ class ComposerGenerator:
             hit = passages[candidate.n - 1]
             if is_addenda(hit.section) and not addenda_ok:
                 continue
+            if candidate.n != best.n and not _in_ranked_chunk(hit, candidate.index):
+                # Another joined article supports with the chunk retrieval ranked, not
+                # with every 항 it brought along; the deciding article's own 항 may.
+                continue
             # A guide or plain-text passage gives one sentence: its other lines are
             # not tied to that one by structure (and may be written to look like it).
             if not passage_units(hit.text, hit.section, hit.source).statute and any(
@@ -349,6 +353,17 @@ def _render(composition: Composition, position: dict[int, int] | None = None) ->
     )
 
 
+def _in_ranked_chunk(hit: Hit, index: int) -> bool:
+    """Whether unit ``index`` of ``hit`` lies in the chunk retrieval ranked (always, for
+    a passage that is one chunk; see ``Hit.parts``)."""
+    span = next(((a, b) for cid, a, b in hit.parts if cid == hit.chunk_id), None)
+    if span is None:
+        return True
+    ranked = squeeze(hit.text[span[0] - hit.start : span[1] - hit.start])
+    unit = passage_units(hit.text, hit.section, hit.source).units[index]
+    return all(squeeze(piece) in ranked for piece in unit.pieces)
+
+
 def _inherit_links(scored: list[Scored], passages: Sequence[Hit], credit: float) -> list[Scored]:
     """A linked passage's units that name its anchor's article take the anchor's best
     evidence, or their own passage's if higher (× ``credit``): the question's words are
@@ -356,6 +371,9 @@ def _inherit_links(scored: list[Scored], passages: Sequence[Hit], credit: float)
     if not credit:
         return scored
     by_id = {hit.chunk_id: n for n, hit in enumerate(passages, start=1)}
+    for n, hit in enumerate(passages, start=1):
+        # A whole-article passage stands for each chunk it joins.
+        by_id.update({part[0]: n for part in hit.parts if part[0] not in by_id})
     best: dict[int, float] = {}
     for s in scored:
         best[s.n] = max(best.get(s.n, 0.0), s.score)

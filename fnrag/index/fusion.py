@@ -56,6 +56,11 @@ class FusionConfig:
     reference_anchors: int = opt(
         1, "how many top-ranked provisions the reference step follows references from"
     )
+    article_chars: int = opt(
+        2000,
+        "a statute article chunked into several passages is shown as one when it has at "
+        "most this many characters (0: chunks as indexed)",
+    )
     expansion_weight: float = opt(
         0.5, "BM25 weight of practitioner-to-statute expansion terms (own terms weigh 1)"
     )

@@ -13,6 +13,7 @@ import numpy as np
 from fnrag.embedders.base import EmbedderIdentity, same_embedder
 from fnrag.errors import EmbedderMismatchError, IndexFormatError, InputError, NoTextInForceError
 from fnrag.index import signing, store
+from fnrag.index.articles import ArticleGroups
 from fnrag.index.bm25 import BM25Index
 from fnrag.index.fusion import SEARCH_MODES, SearchConfig, collapse_overlaps, section_article
 from fnrag.index.links import ReferenceGraph
@@ -115,6 +116,7 @@ class Index:
         self.vocabulary: Any = None
         self._speller: Speller | None = None
         self._references: ReferenceGraph | None = None
+        self._articles_groups: ArticleGroups | None = None
         if embedder is not None:
             self._load_embedder()
 
@@ -164,11 +166,24 @@ class Index:
         return self._speller
 
     @property
+    def articles(self) -> ArticleGroups:
+        """The statute articles chunked into several passages (read once)."""
+        if self._articles_groups is None:
+            self._articles_groups = ArticleGroups(self.chunks)
+        return self._articles_groups
+
+    @property
     def references(self) -> ReferenceGraph:
         """The statutes' cross-references (read once, on the first hybrid search)."""
         if self._references is None:
             self._references = ReferenceGraph(self.chunks)
         return self._references
+
+    def passage(self, chunk_id: str) -> Chunk:
+        """The chunk as search shows it: its whole article when the article's chunks
+        are joined into one passage (``FusionConfig.article_chars``), else itself."""
+        chunk = self.chunk(chunk_id)
+        return self.articles.shown(self.chunks.index(chunk), self.fusion.article_chars)
 
     def chunk(self, chunk_id: str) -> Chunk:
         try:
@@ -345,22 +360,24 @@ class Index:
         links: dict[int, tuple[int, str]] = {}
         if config.follow_references:
             ranked, links = self.references.reorder(plan, ranked, allowed, config.reference_anchors)
+        passages = self.articles.passages([row for row, _ in ranked], config.article_chars, allowed)
+        spans = [self.articles.span(rows) for _, rows in passages]
+        kept = collapse_overlaps(range(len(passages)), spans, k)
         score = dict(ranked)
-        kept = collapse_overlaps([row for row, _ in ranked], self._spans, k)
         hits = []
-        for rank, i in enumerate(kept, start=1):
+        for rank, item in enumerate(kept, start=1):
+            i, rows = passages[item]
             anchor, article = links.get(i, (None, None))
-            hits.append(
-                Hit.from_chunk(
-                    self.chunks[i],
-                    rank,
-                    score[i],
-                    dense_score=float(self.vectors[i] @ query_vector),
-                    lexical_score=float(lexical_all[i]),
-                    linked_to=None if anchor is None else self.chunks[anchor].chunk_id,
-                    linked_article=article,
-                )
+            hit = Hit.from_chunk(
+                self.chunks[i],
+                rank,
+                score[i],
+                dense_score=max(float(self.vectors[r] @ query_vector) for r in rows),
+                lexical_score=max(float(lexical_all[r]) for r in rows),
+                linked_to=None if anchor is None else self.chunks[anchor].chunk_id,
+                linked_article=article,
             )
+            hits.append(self.articles.joined(hit, rows))
         return hits
 
 

@@ -115,7 +115,9 @@ def _chunk(request: Request, chunk_id: str) -> tuple[Any, Any]:
         raise ApiError(
             404, f"no passage {chunk_id!r} in the loaded index (was it rebuilt?)", "not_found"
         )
-    return index, chunk
+    # The passage as the answer showed it: a short article's chunks joined into one.
+    shown = getattr(index, "passage", None)
+    return index, shown(chunk_id) if callable(shown) else chunk
 
 
 def _pdf_of(index: Any, chunk: Any) -> tuple[Path, str] | None:
