@@ -36,7 +36,9 @@ NOTICE = (
     "연장하여야 한다. 다만, 유예기간은 모두 합하여 1년을 넘을 수 없으며, 연장을 요청하는 "
     "문서에는 처음 유예를 요청한 날과 그 사유를 함께 적어야 한다."
 )
-LONG = "\n\n".join(f"{'①②③④⑤⑥'[i]} " + "금융회사등은 장부를 보관하여야 한다. " * 20 for i in range(6))
+LONG = "\n\n".join(
+    f"{'①②③④⑤⑥'[i]} " + "금융회사등은 장부를 보관하여야 한다. " * 20 for i in range(6)
+)
 STATUTE = f"""---
 제목: {TITLE}
 법령구분: 법률
@@ -112,7 +114,10 @@ def test_chunks_stay_as_indexed_when_turned_off(statute_index) -> None:
 
 @pytest.mark.parametrize(
     ("question", "section_part"),
-    [("금융회사등은 장부를 얼마나 보관하나요?", "제9조"), ("통보 유예 기간 연장의 시행일은?", "부칙")],
+    [
+        ("금융회사등은 장부를 얼마나 보관하나요?", "제9조"),
+        ("통보 유예 기간 연장의 시행일은?", "부칙"),
+    ],
 )
 def test_long_articles_and_addenda_are_not_joined(statute_index, question, section_part) -> None:
     _, index_dir = statute_index
