@@ -21,12 +21,14 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 
 from fnrag.index.cues import is_addenda
 from fnrag.types import Chunk, Hit
 
+_Passage = TypeVar("_Passage", Chunk, Hit)
 _ARTICLE = re.compile(r"제\s*\d+\s*조")
 
 
@@ -89,32 +91,25 @@ class ArticleGroups:
         """``hit`` (of the row retrieval ranked) showing the whole article ``rows``."""
         if len(rows) < 2:
             return hit
-        _, start, end = self.span(rows)
         parts = tuple(
             (self.chunks[r].chunk_id, self.chunks[r].start, self.chunks[r].end) for r in rows
         )
-        return replace(
-            hit,
-            section=article_section(hit.section),
-            text=self.joined_text(rows),
-            start=start,
-            end=end,
-            parts=parts,
-        )
+        return self._whole(hit, rows, parts=parts)
 
     def shown(self, row: int, max_chars: int) -> Chunk:
         """Chunk ``row`` as search shows it: its whole article when that is joined."""
-        chunk = self.chunks[row]
         rows = self.siblings(row, max_chars)
-        if len(rows) < 2:
-            return chunk
+        return self.chunks[row] if len(rows) < 2 else self._whole(self.chunks[row], rows)
+
+    def _whole(self, item: _Passage, rows: Sequence[int], **extra: object) -> _Passage:
         _, start, end = self.span(rows)
         return replace(
-            chunk,
-            section=article_section(chunk.section),
+            item,
+            section=article_section(item.section),
             text=self.joined_text(rows),
             start=start,
             end=end,
+            **extra,  # type: ignore[arg-type]
         )
 
     def joined_text(self, rows: Sequence[int]) -> str:
