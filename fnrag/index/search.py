@@ -107,7 +107,6 @@ class Index:
         ):
             raise IndexFormatError(f"{index_dir} has inconsistent file contents; rebuild the index")
         self._by_id = {chunk.chunk_id: chunk for chunk in self.chunks}
-        self._spans = [(c.source, c.start, c.end) for c in self.chunks]
         self._articles = [section_article(c.section) for c in self.chunks]
         self.versions = VersionFilter(self.chunks)
         self._embedder_spec = embedder if embedder is not None else manifest.get("embedder_spec")
@@ -182,8 +181,9 @@ class Index:
     def passage(self, chunk_id: str) -> Chunk:
         """The chunk as search shows it: its whole article when the article's chunks
         are joined into one passage (``FusionConfig.article_chars``), else itself."""
-        chunk = self.chunk(chunk_id)
-        return self.articles.shown(self.chunks.index(chunk), self.fusion.article_chars)
+        self.chunk(chunk_id)  # a clear error for an unknown id
+        row = next(i for i, c in enumerate(self.chunks) if c.chunk_id == chunk_id)
+        return self.articles.shown(row, self.fusion.article_chars)
 
     def chunk(self, chunk_id: str) -> Chunk:
         try:
