@@ -157,6 +157,22 @@ def _generator(spec: str) -> Any:
     return getattr(importlib.import_module(module), name)()
 
 
+def baseline_assistant(args: argparse.Namespace) -> tuple[Assistant, str] | None:
+    """The same index with the step ``--compare-references`` / ``--compare-articles`` turns
+    off (warm), and the label of its columns; None when neither is asked for."""
+    if args.compare_references:
+        off: dict[str, Any] = {"follow_references": False}
+        label = "without references"
+    elif args.compare_articles:
+        off, label = {"article_chars": 0}, "chunks as indexed"
+    else:
+        return None
+    plain = load_index(args.index, config=SearchConfig(fusion=FusionConfig(**off)))
+    before = Assistant(plain, generator=_generator(args.generator), k=args.k, log=False)
+    before.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi, caches
+    return before, label
+
+
 def _dump(results: list[SetResult], path: Path) -> None:
     with path.open("w", encoding="utf-8") as out:
         for result in results:
@@ -200,12 +216,9 @@ def main() -> None:
     args = parser.parse_args()
     paths = [Path(p) for p in args.qa] if args.qa else list(DEFAULT_SETS)
     baseline: list[SetResult] = []
-    if args.compare_references or args.compare_articles:
-        off = {"follow_references": False} if args.compare_references else {"article_chars": 0}
-        label = "without references" if args.compare_references else "chunks as indexed"
-        plain = load_index(args.index, config=SearchConfig(fusion=FusionConfig(**off)))  # type: ignore[arg-type]
-        before = Assistant(plain, generator=_generator(args.generator), k=args.k, log=False)
-        before.ask("금융실명법의 목적은 무엇인가요?")
+    compared = baseline_assistant(args)
+    if compared is not None:
+        before, label = compared
         baseline = [measure_set(before, f"{p.stem} {label}", load_qa(p)) for p in paths]
     assistant = Assistant(args.index, generator=_generator(args.generator), k=args.k, log=False)
     assistant.ask("금융실명법의 목적은 무엇인가요?")  # warm-up: embedder, Kiwi, caches

@@ -39,14 +39,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ask import DEFAULT_SETS, _generator, _share, gold_cited, valid
+from bench_ask import DEFAULT_SETS, _generator, _share, baseline_assistant, gold_cited, valid
 
 from fnrag.answering.assistant import Answer, Assistant
 from fnrag.answering.conversation import is_follow_up, topic_vocabulary
 from fnrag.evaluation.metrics import GoldRef, is_gold
 from fnrag.evaluation.qa import load_qa
-from fnrag.index.fusion import FusionConfig, SearchConfig
-from fnrag.index.search import load_index
 
 _HERE = Path(__file__).resolve().parent
 DEFAULT_DIALOGUES = _HERE / "data/dialogues.jsonl"
@@ -202,12 +200,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     rows = load_dialogues(args.dialogues)
-    if args.compare_references or args.compare_articles:
-        off = {"follow_references": False} if args.compare_references else {"article_chars": 0}
-        label = "without references" if args.compare_references else "chunks as indexed"
-        plain = load_index(args.index, config=SearchConfig(fusion=FusionConfig(**off)))  # type: ignore[arg-type]
-        before = Assistant(plain, generator=_generator(args.generator), k=args.k, log=False)
-        before.ask("금융실명법의 목적은 무엇인가요?")
+    compared = baseline_assistant(args)
+    if compared is not None:
+        before, label = compared
         baseline = [r for r in run(before, rows) if not _switch(str(r["row"].get("split")))]
         s = summarise(baseline, "with history")
         print(

@@ -55,17 +55,15 @@ class ArticleGroups:
     def siblings(
         self, row: int, max_chars: int, allowed: np.ndarray | None = None
     ) -> tuple[int, ...]:
-        """The rows ``row``'s article joins (itself first among equals, in document
-        order), or ``(row,)`` when it stays a passage of its own."""
+        """The rows of ``row``'s article, in document order, when they are shown as one
+        passage; else ``(row,)``."""
         rows = self.group_of.get(row)
         if rows is None or max_chars <= 0:
             return (row,)
         if allowed is not None and not all(allowed[r] for r in rows):
             return (row,)
-        first, last = self.chunks[rows[0]], self.chunks[rows[-1]]
-        if max(last.end, first.end) - first.start > max_chars:
-            return (row,)
-        return rows
+        _, start, end = self.span(rows)
+        return rows if end - start <= max_chars else (row,)
 
     def passages(
         self, ranked: Sequence[int], max_chars: int, allowed: np.ndarray | None = None
@@ -144,9 +142,7 @@ def _article_key(chunk: Chunk) -> tuple[str, str, str | None, str | None] | None
 
 
 def _tiles(chunks: Sequence[Chunk], rows: Sequence[int]) -> bool:
-    """Consecutive chunks that overlap or leave at most a few characters between them
-    (the blank line or indentation between two 항), so the join is the document's text."""
-    return all(
-        chunks[b].start <= chunks[a].end + 4 and chunks[b].start >= chunks[a].start
-        for a, b in itertools.pairwise(rows)
-    )
+    """Consecutive chunks (ordered by start) that overlap or leave at most a few
+    characters between them (the blank line or indentation between two 항), so the join
+    is the document's text."""
+    return all(chunks[b].start <= chunks[a].end + 4 for a, b in itertools.pairwise(rows))
